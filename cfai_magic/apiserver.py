@@ -1,0 +1,261 @@
+"""The server side of the Workers AI protocol, shared by the fake test server and the local backend.
+
+An :class:`ApiServer` binds 127.0.0.1 (a free port unless told), serves in a thread, and hands
+each checked request to an app's ``run(request, handler)`` or ``search(request, handler)``.
+Paths: ``/client/v4/accounts/{account}/ai/run/{model}``, ``.../ai/models/search``, and AI
+Gateway's ``/v1/{account}/{gateway}/workers-ai/{model}``. Model ids may come raw
+(``@cf/meta/x``) or percent-encoded (``@cf%2Fmeta%2Fx``).
+"""
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+API_ROOT = "/client/v4"
+GATEWAY_ROOT = "/v1"
+DONE = b"data: [DONE]\n\n"
+
+
+class ApiError(Exception):
+    """An error answer in the v4 envelope."""
+
+    def __init__(self, status: int, code: int, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+def envelope(result) -> dict:
+    return {"result": result, "success": True, "errors": [], "messages": []}
+
+
+def error_envelope(code: int, message: str) -> dict:
+    return {"result": None, "success": False, "errors": [{"code": code, "message": message}],
+            "messages": []}
+
+
+def sse(obj) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+@dataclass
+class Request:
+    """What a server received (never the token: only whether it matched)."""
+    method: str
+    path: str
+    kind: str                     # run | search
+    account_id: str
+    model: str = ""
+    gateway: str | None = None
+    body: dict = field(default_factory=dict)
+    query: dict = field(default_factory=dict)
+    authorized: bool = False
+    headers: dict = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+    disconnected: bool = False    # the client went away before the answer was complete
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+    @property
+    def input_text(self) -> str:
+        """The prompt, or the last user message."""
+        if "prompt" in self.body:
+            return str(self.body["prompt"])
+        users = [m.get("content", "") for m in self.body.get("messages", [])
+                 if isinstance(m, dict) and m.get("role") == "user"]
+        return str(users[-1]) if users else ""
+
+
+def parse_path(path: str):
+    """(kind, account, gateway, model) for a known path, else None."""
+    raw = urlsplit(path).path
+    if raw.startswith(API_ROOT + "/accounts/"):
+        rest = raw[len(API_ROOT + "/accounts/"):]
+        account, _, tail = rest.partition("/")
+        if tail.startswith("ai/run/") and len(tail) > len("ai/run/"):
+            return "run", account, None, unquote(tail[len("ai/run/"):])
+        if tail.rstrip("/") == "ai/models/search":
+            return "search", account, None, ""
+    if raw.startswith(GATEWAY_ROOT + "/"):
+        parts = raw[len(GATEWAY_ROOT) + 1:].split("/", 3)
+        if len(parts) == 4 and parts[2] == "workers-ai" and parts[3]:
+            return "run", parts[0], parts[1], unquote(parts[3])
+    return None
+
+
+def check_input(body) -> None:
+    """The checks the service makes on every run body."""
+    if not isinstance(body, dict):
+        raise ApiError(400, 5004, "Invalid input: the body must be a JSON object")
+    has_prompt, has_messages = "prompt" in body, "messages" in body
+    if has_prompt == has_messages:
+        raise ApiError(400, 5004, "Invalid input: give exactly one of prompt or messages")
+    if has_prompt and not isinstance(body["prompt"], str):
+        raise ApiError(400, 5004, "Invalid input: prompt must be a string")
+    if has_messages:
+        msgs = body["messages"]
+        if not isinstance(msgs, list) or not msgs or not all(
+                isinstance(m, dict) and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), str) for m in msgs):
+            raise ApiError(400, 5004, "Invalid input: messages must be a list of "
+                                      "{role, content} strings")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ApiError(400, 5004, "Invalid input: max_tokens must be a positive integer")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "ApiServer"
+
+    def log_message(self, format, *args):   # keep test output quiet
+        pass
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        app = self.server.app
+        found = parse_path(self.path)
+        try:
+            if found is None or (found[0] == "run") != (method == "POST"):
+                raise ApiError(404, 7000, f"No route for {method} {urlsplit(self.path).path}")
+            kind, account, gateway, model = found
+            auth = self.headers.get("Authorization", "")
+            req = Request(method, self.path, kind, account, model, gateway,
+                          query={k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()},
+                          authorized=(self.server.token is None
+                                      or auth == f"Bearer {self.server.token}"),
+                          headers={k: v for k, v in self.headers.items()
+                                   if k.lower() != "authorization"})
+            if method == "POST":
+                req.body = self._read_json()
+            app.received(req)
+            if not req.authorized:
+                raise ApiError(401, 10000, "Authentication error")
+            if self.server.account_id and account != self.server.account_id:
+                raise ApiError(404, 7003, "Could not route to the account: no such account id")
+            if kind == "search":
+                app.search(req, self)
+                return
+            check_input(req.body)
+            app.run(req, self)
+        except ApiError as err:
+            headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after is not None else {}
+            self.send_json(err.status, error_envelope(err.code, err.message), headers)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            raise ApiError(400, 5004, "Invalid input: the body is not JSON") from None
+
+    def send_json(self, status: int, obj, headers: dict | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in {**self.server.extra_headers, **(headers or {})}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def start_stream(self, headers: dict | None = None) -> None:
+        """Status 200, text/event-stream, chunked transfer encoding (as the live service)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for key, value in {**self.server.extra_headers, **(headers or {})}.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def write_chunks(self, pieces) -> None:
+        """Each piece as its own HTTP chunk, written in one go."""
+        self.wfile.write(b"".join(chunk(p) for p in pieces if p))
+
+    def end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+    def drop(self) -> None:
+        """Close the connection abruptly, mid-answer."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def client_gone(self) -> bool:
+        """Whether the client closed its end (without writing to find out)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+
+class ApiServer(ThreadingHTTPServer):
+    """A loopback HTTP server in a daemon thread. ``url`` is the API root for ``base_url``."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, app, *, account_id: str | None, token: str | None, host: str = "127.0.0.1",
+                 port: int = 0):
+        self.app = app
+        self.account_id = account_id
+        self.token = token
+        self.extra_headers: dict = {}
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), Handler)
+
+    def handle_error(self, request, client_address):
+        """A client that went away is normal here; anything else is printed as usual."""
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{API_ROOT}"
+
+    @property
+    def gateway_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{GATEWAY_ROOT}"
+
+    def start(self) -> "ApiServer":
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"{type(self.app).__name__}-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server_close()

@@ -1,0 +1,118 @@
+"""HTTP for the client: one requests.Session, timeouts, retries with backoff and jitter."""
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from urllib.parse import urlsplit
+
+import requests
+
+from ..errors import (CfaiError, ConnectionFailed, RateLimited, Timeout, from_response)
+
+USER_AGENT = "cfai_magic/0.1 (+https://github.com/cfai-magic/cfai_magic)"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_from(response: requests.Response) -> CfaiError:
+    """The CfaiError for an HTTP error answer; reads and closes the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    finally:
+        response.close()
+    return from_response(response.status_code, body,
+                         retry_after_seconds(response.headers.get("Retry-After")))
+
+
+def transport_error(exc: Exception, url: str) -> CfaiError:
+    host = urlsplit(url).netloc
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
+        return Timeout(f"No answer from {host} in time")
+    return ConnectionFailed(f"Could not reach {host} ({type(exc).__name__})")
+
+
+class Transport:
+    """Sends requests and retries what is worth retrying.
+
+    ``call(fn)`` runs ``fn`` until it returns, retrying a :class:`CfaiError` whose class is
+    ``retryable`` (connection errors, timeouts, 408, 429 code 3040, 5xx) up to ``max_retries``
+    times. The wait doubles each time (``backoff`` seconds first, ``max_backoff`` at most) with
+    jitter, and is never shorter than the server's ``Retry-After``; a Retry-After longer than
+    ``max_retry_after`` is not waited for but raised. ``cancel`` (a threading.Event) ends a wait.
+    """
+
+    def __init__(self, *, timeout: float = 60.0, max_retries: int = 3, backoff: float = 0.5,
+                 max_backoff: float = 8.0, max_retry_after: float = 60.0,
+                 session: requests.Session | None = None):
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.attempts = 0   # requests sent by the last call(), retries included
+
+    def send(self, method: str, url: str, *, headers=None, json=None,
+             stream: bool = False) -> requests.Response:
+        """One request; an HTTP error status or a transport failure raises a CfaiError."""
+        try:
+            response = self.session.request(method, url, headers=headers, json=json,
+                                            stream=stream,
+                                            timeout=(min(10.0, self.timeout), self.timeout))
+        except requests.RequestException as exc:
+            raise transport_error(exc, url) from None
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response
+
+    def delay(self, attempt: int, err: CfaiError) -> float | None:
+        wait = min(self.max_backoff, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+        after = getattr(err, "retry_after", None)
+        if after is not None:
+            if after > self.max_retry_after:
+                return None
+            wait = max(wait, after)
+        return wait
+
+    def call(self, fn, cancel: threading.Event | None = None):
+        self.attempts = 0
+        attempt = 0
+        while True:
+            self.attempts += 1
+            try:
+                return fn()
+            except CfaiError as err:
+                if not getattr(err, "retryable", False) or attempt >= self.max_retries:
+                    raise
+                if isinstance(err, RateLimited) and err.code not in (None, 3040):
+                    raise
+                wait = self.delay(attempt, err)
+                if wait is None:
+                    raise
+            attempt += 1
+            if cancel is not None:
+                if cancel.wait(wait):
+                    raise ConnectionFailed("Cancelled while waiting to retry", hint="")
+            else:
+                time.sleep(wait)
+
+    def close(self) -> None:
+        self.session.close()

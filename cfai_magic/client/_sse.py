@@ -1,0 +1,65 @@
+"""A Workers AI event stream as parsed JSON events, read by sseclient-py."""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import requests
+import sseclient
+import urllib3
+
+from ..errors import StreamError
+
+READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+class Body:
+    """The response body as the iterable of byte chunks (with ``close``) that SSEClient reads.
+
+    A chunked body is read one HTTP chunk at a time as it arrives; any other body with
+    ``read1``, so a stream without chunked framing is not held back until it ends.
+    """
+
+    def __init__(self, response: requests.Response):
+        self.response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = self.response.raw
+        if getattr(raw, "chunked", False) and hasattr(raw, "stream"):
+            return raw.stream(None, decode_content=True)
+        if not hasattr(raw, "read1"):
+            return self.response.iter_content(chunk_size=None)
+        return iter(lambda: raw.read1(65536), b"")
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def events(source) -> Iterator[dict]:
+    """JSON events until ``[DONE]``; :class:`StreamError` on a malformed event, an error event,
+    a dropped connection, or an end without ``[DONE]``. ``source`` is anything SSEClient reads."""
+    client = sseclient.SSEClient(source)
+    try:
+        for event in client.events():
+            data = event.data
+            if data.strip() == "[DONE]":
+                return
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise StreamError(f"Malformed event in the stream: {data[:60]!r}") from None
+            if not isinstance(obj, dict):
+                raise StreamError(f"Malformed event in the stream: {data[:60]!r}")
+            if obj.get("errors") or obj.get("error"):
+                detail = obj.get("errors") or obj.get("error")
+                if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+                    detail = detail[0].get("message")
+                raise StreamError(f"The service reported an error mid-stream: {detail}")
+            yield obj
+    except StreamError:
+        raise
+    except UnicodeDecodeError:
+        raise StreamError("Malformed event in the stream: not UTF-8") from None
+    except READ_ERRORS as exc:
+        raise StreamError(f"The connection dropped mid-stream ({type(exc).__name__})") from None
+    raise StreamError("The stream ended before [DONE]")

@@ -1,0 +1,171 @@
+"""Every error cfai_magic raises, in one tree.
+
+    CfaiError                  str() is one line: what happened, then what to do
+    ├── ConfigError            missing credentials, a base URL we refuse
+    ├── InputError             refused before anything is sent
+    │   ├── UnknownModel       no such model or alias (names the closest ids)
+    │   └── LimitExceeded      max_tokens over the sequence limit, context overflow
+    ├── APIError               the service answered with an error (status, code)
+    │   ├── AuthError          401/403, code 10000
+    │   ├── ModelNotFound      400 5007, 404 3042
+    │   ├── AccountNotFound    404 7003
+    │   ├── InvalidRequest     400 5004/3003, 413 3006
+    │   ├── RequestTimeout     408 3007/3008             (retried)
+    │   ├── RateLimited        429 3040, .retry_after    (retried)
+    │   ├── QuotaExceeded      429 3036                  (never retried)
+    │   └── ServerError        5xx                       (retried)
+    ├── TransportError         no HTTP answer at all     (retried)
+    │   ├── ConnectionFailed
+    │   └── Timeout
+    ├── StreamError            the stream broke after it began; .partial holds the text so far
+    └── CassetteMiss           replay mode, and the cassette has no such request
+"""
+from __future__ import annotations
+
+__all__ = [
+    "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
+    "AuthError", "ModelNotFound", "AccountNotFound", "InvalidRequest", "RequestTimeout",
+    "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
+    "Timeout", "StreamError", "CassetteMiss", "from_response",
+]
+
+
+class CfaiError(Exception):
+    """Base class. ``str(err)`` is always a single line."""
+
+    hint = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None,
+                 code: int | None = None):
+        self.message = " ".join(str(message).split())
+        self.status = status
+        self.code = code
+        if hint is not None:
+            self.hint = hint
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        where = []
+        if self.status:
+            where.append(f"HTTP {self.status}")
+        if self.code:
+            where.append(f"code {self.code}")
+        text = self.message + (f" ({', '.join(where)})" if where else "")
+        return f"{text}. {self.hint}" if self.hint else text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigError(CfaiError):
+    pass
+
+
+class InputError(CfaiError):
+    pass
+
+
+class UnknownModel(InputError):
+    hint = "See %cfai models for the list"
+
+
+class LimitExceeded(InputError):
+    pass
+
+
+class APIError(CfaiError):
+    retryable = False
+
+
+class AuthError(APIError):
+    hint = "Check CLOUDFLARE_API_TOKEN (or run %cfai login); the token needs Workers AI permission"
+
+
+class ModelNotFound(APIError):
+    hint = "See %cfai models for the ids this account can use"
+
+
+class AccountNotFound(APIError):
+    hint = "Check CLOUDFLARE_ACCOUNT_ID (or run %cfai login)"
+
+
+class InvalidRequest(APIError):
+    hint = "Fix the input or parameters and run again"
+
+
+class RequestTimeout(APIError):
+    retryable = True
+    hint = "The service timed out; try again or lower --max-tokens"
+
+
+class RateLimited(APIError):
+    retryable = True
+    hint = "Out of capacity; wait a moment and run again"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+        self.retry_after = retry_after
+        if retry_after:
+            kw.setdefault("hint", f"Out of capacity; try again in {retry_after:g} s")
+        super().__init__(message, **kw)
+
+
+class QuotaExceeded(APIError):
+    hint = "The daily free allocation is used up; it resets at 00:00 UTC, or upgrade the plan"
+
+
+class ServerError(APIError):
+    retryable = True
+    hint = "The service failed; try again in a moment"
+
+
+class TransportError(CfaiError):
+    retryable = True
+
+
+class ConnectionFailed(TransportError):
+    hint = "Check the network and the base URL (%cfai config)"
+
+
+class Timeout(TransportError):
+    hint = "No answer in time; try again, or raise the timeout (%config CfaiMagics.timeout = 120)"
+
+
+class StreamError(CfaiError):
+    hint = "The partial answer is kept; run the cell again for a full one"
+
+    def __init__(self, message: str, *, partial: str = "", **kw):
+        self.partial = partial
+        super().__init__(message, **kw)
+
+
+class CassetteMiss(CfaiError):
+    hint = "Record it first (%cfai record PATH, or CFAI_CASSETTE_MODE=auto)"
+
+
+_BY_CODE = {
+    10000: AuthError, 5007: ModelNotFound, 3042: ModelNotFound, 7003: AccountNotFound,
+    5004: InvalidRequest, 3003: InvalidRequest, 3006: InvalidRequest,
+    3007: RequestTimeout, 3008: RequestTimeout, 3040: RateLimited, 3036: QuotaExceeded,
+}
+_BY_STATUS = {401: AuthError, 403: AuthError, 404: ModelNotFound, 408: RequestTimeout,
+              413: InvalidRequest, 429: RateLimited}
+
+
+def from_response(status: int, body, retry_after: float | None = None) -> APIError:
+    """The error for an HTTP error answer; ``body`` is the parsed JSON (or None)."""
+    code, message = None, None
+    if isinstance(body, dict):
+        errors = body.get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            code = errors[0].get("code")
+            message = errors[0].get("message")
+        elif isinstance(body.get("error"), str):
+            message = body["error"]
+    code = code if isinstance(code, int) else None
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else InvalidRequest
+    message = message or f"Workers AI answered {status}"
+    if cls is RateLimited:
+        return RateLimited(message, status=status, code=code, retry_after=retry_after)
+    return cls(message, status=status, code=code)

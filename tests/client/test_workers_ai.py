@@ -1,0 +1,225 @@
+"""WorkersAI against FakeWorkersAI over real HTTP on 127.0.0.1."""
+import threading
+import time
+
+import pytest
+
+from cfai_magic import errors
+from cfai_magic.client import WorkersAI
+from cfai_magic.testing import Reply
+
+MESSAGES = [{"role": "system", "content": "You are a friendly assistant"},
+            {"role": "user", "content": "What is the origin of the phrase Hello, World"}]
+
+
+def test_run_prompt_sends_the_documented_body(client, fake_workers_ai):
+    fake_workers_ai.enqueue("Once upon a time")
+    result = client.run("@cf/meta/llama-2-7b-chat-int8", prompt="Tell me a story", max_tokens=64)
+    assert result.text == "Once upon a time"
+    assert result.usage == {"prompt_tokens": 4, "completion_tokens": 4, "total_tokens": 8}
+    req = fake_workers_ai.last
+    assert req.path.endswith(f"/accounts/{fake_workers_ai.account_id}/ai/run/"
+                             "@cf/meta/llama-2-7b-chat-int8")
+    assert req.body == {"prompt": "Tell me a story", "stream": False, "max_tokens": 64}
+    assert req.authorized
+
+
+def test_run_messages_and_extra_params(client, fake_workers_ai):
+    fake_workers_ai.enqueue("It comes from a 1972 tutorial.")
+    result = client.run("mistral", messages=MESSAGES, temperature=0.2, seed=7, top_p=None)
+    assert result.text == "It comes from a 1972 tutorial."
+    assert result.model == "@cf/mistral/mistral-7b-instruct-v0.1"
+    assert fake_workers_ai.last.body == {"messages": MESSAGES, "stream": False,
+                                         "temperature": 0.2, "seed": 7}
+
+
+def test_stream_yields_chunks_and_usage(client, fake_workers_ai):
+    fake_workers_ai.enqueue(["The", " origin", " of", " it"])
+    stream = client.stream("llama2", messages=MESSAGES)
+    assert list(stream) == ["The", " origin", " of", " it"]
+    assert stream.text == "The origin of it" and stream.done
+    assert stream.usage["completion_tokens"] == 4
+    assert stream.backend == "fake"
+    assert fake_workers_ai.last.body["stream"] is True
+
+
+def test_stream_without_usage_event(client, fake_workers_ai):
+    fake_workers_ai.enqueue(chunks=["a", "b"], usage=False)
+    stream = client.stream("llama2", prompt="x")
+    assert "".join(stream) == "ab" and stream.usage is None
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(text="héllo wörld ✓ 日本語 🎉 done", split=1),                 # every byte its own read
+    Reply(text="héllo wörld ✓ 日本語 🎉 done", split=3, crlf=True),      # \r\n cut apart
+    Reply(text="héllo wörld ✓ 日本語 🎉 done", comments=True, extra={"p": "abc", "x": 1}),
+    Reply(text="héllo wörld ✓ 日本語 🎉 done", split=7, crlf=True, comments=True),
+], ids=["split1", "split3-crlf", "comments-extra", "split7-crlf-comments"])
+def test_stream_tolerates_framing(client, fake_workers_ai, reply):
+    fake_workers_ai.enqueue(reply)
+    assert "".join(client.stream("llama2", prompt="x")) == "héllo wörld ✓ 日本語 🎉 done"
+
+
+def test_empty_responses_are_skipped(client, fake_workers_ai):
+    fake_workers_ai.enqueue(chunks=["", "a", "", "b", ""])
+    assert list(client.stream("llama2", prompt="x")) == ["a", "b"]
+
+
+def test_very_large_answer(client, fake_workers_ai):
+    fake_workers_ai.enqueue(Reply.large(100_000, "tok "))
+    stream = client.stream("llama2", prompt="x")
+    assert sum(1 for _ in stream) == 100_000
+    assert stream.text == "tok " * 100_000
+    fake_workers_ai.enqueue(Reply.large(20_000, "tok "))
+    assert client.run("llama2", prompt="x").text == "tok " * 20_000
+
+
+def test_slow_drip_arrives_piece_by_piece(client, fake_workers_ai):
+    fake_workers_ai.enqueue(chunks=["a", "b", "c", "d"], drip=0.15)
+    arrivals = []
+    for _ in client.stream("llama2", prompt="x"):
+        arrivals.append(time.monotonic())
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert len(gaps) == 3 and min(gaps) > 0.1
+
+
+def test_delay_before_first_byte_is_waited_for(client, fake_workers_ai):
+    fake_workers_ai.enqueue("late answer", delay=0.5)
+    start = time.monotonic()
+    assert client.run("llama2", prompt="x").text == "late answer"
+    assert time.monotonic() - start >= 0.5
+
+
+def test_delay_beyond_timeout_is_a_timeout(fake_workers_ai):
+    client = fake_workers_ai.client(timeout=0.3, max_retries=1)
+    fake_workers_ai.enqueue("late", delay=1.0, times=2)
+    with pytest.raises(errors.Timeout) as info:
+        client.run("llama2", prompt="x")
+    assert client.transport.attempts == 2
+    assert "in time" in str(info.value)
+
+
+def test_connection_dropped_mid_stream_keeps_partial(client, fake_workers_ai):
+    fake_workers_ai.enqueue(text="one two three four five", drop_after=3)
+    stream = client.stream("llama2", prompt="x")
+    got = []
+    with pytest.raises(errors.StreamError) as info:
+        for piece in stream:
+            got.append(piece)
+    assert got == ["one ", "two ", "three "]
+    assert info.value.partial == "one two three "
+    assert "dropped" in str(info.value)
+    assert client.transport.attempts == 1        # chunks were handed out: no retry
+
+
+def test_drop_before_first_chunk_is_retried(client, fake_workers_ai):
+    fake_workers_ai.enqueue(text="never", drop_after=0)
+    fake_workers_ai.enqueue("second try")
+    assert "".join(client.stream("llama2", prompt="x")) == "second try"
+    assert client.transport.attempts == 2
+
+
+def test_malformed_event(client, fake_workers_ai):
+    fake_workers_ai.enqueue(text="a b c d", malformed_at=2)
+    stream = client.stream("llama2", prompt="x")
+    with pytest.raises(errors.StreamError) as info:
+        list(stream)
+    assert "Malformed event" in str(info.value) and info.value.partial == "a b "
+
+
+def test_missing_done(client, fake_workers_ai):
+    fake_workers_ai.enqueue(text="a b c", done=False)
+    with pytest.raises(errors.StreamError) as info:
+        list(client.stream("llama2", prompt="x"))
+    assert "before [DONE]" in str(info.value) and info.value.partial == "a b c"
+
+
+def test_early_close_is_seen_by_the_server(client, fake_workers_ai):
+    fake_workers_ai.enqueue(Reply.large(50, "x ", drip=0.05))
+    with client.stream("llama2", prompt="x") as stream:
+        assert next(stream) == "x " and next(stream) == "x "
+    deadline = time.monotonic() + 2
+    while not fake_workers_ai.last.disconnected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake_workers_ai.last.disconnected
+
+
+def test_abort_from_another_thread_unblocks_a_stalled_read(client, fake_workers_ai):
+    fake_workers_ai.enqueue(chunks=["first", "never"], drip=30)
+    stream = client.stream("llama2", prompt="x")
+    assert next(stream) == "first"
+    threading.Timer(0.2, stream.abort).start()
+    start = time.monotonic()
+    assert list(stream) == []
+    assert time.monotonic() - start < 1.0
+    assert stream.text == "first"
+
+
+def test_gateway_path(fake_workers_ai):
+    client = WorkersAI(fake_workers_ai.account_id, fake_workers_ai.token,
+                       base_url=fake_workers_ai.gateway_url, gateway="my-gw")
+    fake_workers_ai.enqueue("via gateway")
+    assert client.run("llama2", prompt="x").text == "via gateway"
+    req = fake_workers_ai.last
+    assert req.gateway == "my-gw"
+    assert req.path == (f"/v1/{fake_workers_ai.account_id}/my-gw/workers-ai/"
+                        "@cf/meta/llama-2-7b-chat-fp16")
+
+
+def test_default_gateway_url():
+    client = WorkersAI("acct", "tok", gateway="gw")
+    assert client.url("@cf/x/y") == "https://gateway.ai.cloudflare.com/v1/acct/gw/workers-ai/@cf/x/y"
+
+
+def test_credentials_from_environment(fake_workers_ai, monkeypatch):
+    for key, value in fake_workers_ai.env().items():
+        monkeypatch.setenv(key, value)
+    assert WorkersAI().run("llama2", prompt="hi").text == "Echo: hi"
+
+
+@pytest.mark.parametrize("missing,variable", [("account", "CLOUDFLARE_ACCOUNT_ID"),
+                                              ("token", "CLOUDFLARE_API_TOKEN")])
+def test_missing_credentials_say_how_to_set_them(monkeypatch, missing, variable):
+    if missing == "token":
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acct")
+    else:
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok")
+    with pytest.raises(errors.ConfigError) as info:
+        WorkersAI()
+    assert f"Set {variable} or run %cfai login" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("url,ok", [
+    ("http://127.0.0.1:8787/client/v4", True), ("http://localhost:1/x", True),
+    ("http://[::1]:1/x", True), ("https://example.com/client/v4", True),
+    ("http://example.com/client/v4", False), ("http://10.0.0.5/x", False), ("ftp://x/y", False)])
+def test_plain_http_only_to_loopback(url, ok):
+    if ok:
+        assert WorkersAI("a", "t", base_url=url).base_url == url.rstrip("/")
+    else:
+        with pytest.raises(errors.ConfigError):
+            WorkersAI("a", "t", base_url=url)
+
+
+def test_input_is_checked_before_sending(client, fake_workers_ai):
+    with pytest.raises(errors.InputError):
+        client.run("llama2", prompt="a", messages=MESSAGES)
+    with pytest.raises(errors.InputError):
+        client.run("llama2")
+    with pytest.raises(errors.UnknownModel) as info:
+        client.run("lama2", prompt="x")
+    assert "llama2" in str(info.value)
+    with pytest.raises(errors.LimitExceeded) as info:
+        client.stream("llama2-int8", prompt="x", max_tokens=5000)
+    assert "1800" in str(info.value)
+    assert fake_workers_ai.requests == []
+
+
+def test_percent_encoded_model_ids_are_accepted(fake_workers_ai):
+    import requests
+    url = f"{fake_workers_ai.url}/accounts/{fake_workers_ai.account_id}/ai/run/@cf%2Fmeta%2Fllama-2-7b-chat-int8"
+    r = requests.post(url, json={"prompt": "hi"},
+                      headers={"Authorization": f"Bearer {fake_workers_ai.token}"})
+    assert r.json()["result"]["response"] == "Echo: hi"
+    assert fake_workers_ai.last.model == "@cf/meta/llama-2-7b-chat-int8"

@@ -1,0 +1,32 @@
+"""Shared fixtures. Every test runs with the Cloudflare and cfai settings removed from the
+environment (like simonw/llm's autouse isolation), so a developer's real token can never leak
+into a test or be used by one."""
+import os
+
+import pytest
+
+ISOLATED = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CFAI_BASE_URL", "CFAI_CASSETTE",
+            "CFAI_CASSETTE_MODE", "CFAI_BACKEND", "JPY_SESSION_NAME")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    for name in ISOLATED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    yield
+
+
+@pytest.fixture
+def fake(fake_workers_ai):
+    """The fake server, with the environment pointing at it."""
+    for key, value in fake_workers_ai.env().items():
+        os.environ[key] = value
+    return fake_workers_ai
+
+
+@pytest.fixture
+def client(fake_workers_ai):
+    c = fake_workers_ai.client()
+    yield c
+    c.close()
