@@ -18,6 +18,7 @@
     │   ├── ConnectionFailed
     │   └── Timeout
     ├── StreamError            the stream broke after it began; .partial holds the text so far
+    ├── Interrupted            the user stopped the answer; .partial holds the text so far
     └── CassetteMiss           replay mode, and the cassette has no such request
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
     "AuthError", "ModelNotFound", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
-    "Timeout", "StreamError", "CassetteMiss", "from_response",
+    "Timeout", "StreamError", "Interrupted", "CassetteMiss", "from_response",
 ]
 
 
@@ -134,6 +135,14 @@ class StreamError(CfaiError):
     hint = "The partial answer is kept; run the cell again for a full one"
 
     def __init__(self, message: str, *, partial: str = "", **kw):
+        self.partial = partial
+        super().__init__(message, **kw)
+
+
+class Interrupted(CfaiError):
+    hint = "The partial answer is kept; the conversation is as it was before the cell"
+
+    def __init__(self, message: str = "Interrupted", *, partial: str = "", **kw):
         self.partial = partial
         super().__init__(message, **kw)
 

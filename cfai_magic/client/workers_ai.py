@@ -128,10 +128,13 @@ class Stream:
             for piece in first:
                 parts.append(piece)
                 yield piece
+            take = self._take
             for event in events:
                 if cancelled():
                     return
-                piece = self._take(event)
+                piece = event.get("response")
+                if type(piece) is not str or "usage" in event:
+                    piece = take(event)
                 if piece:
                     parts.append(piece)
                     yield piece

@@ -1,0 +1,126 @@
+"""%%cfai in a real kernel, against FakeWorkersAI on loopback.
+
+Prints:
+- `%load_ext cfai_magic` time in a fresh kernel (median over --kernels kernels; target <= 150 ms);
+- a %%cfai cell's wall time over consuming the same 2,500-chunk stream with WorkersAI.stream
+  alone, both inside the kernel (median of --runs; target ratio <= 1.2);
+- iopub display messages per answer when chunks arrive at 100, 1,000 and 10,000 chunks/s
+  (each answer about 1 s long);
+- kernel memory (RSS) every 250 turns over --turns turns of one conversation (flat: what is sent
+  is trimmed, and a turn is a few hundred bytes).
+Usage: python benchmarks/bench_magic.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "kernel"))
+from kernelkit import Kernel, displays  # noqa: E402
+
+from cfai_magic.testing import FakeWorkersAI, Reply  # noqa: E402
+
+
+def kernel_value(kernel, code):
+    messages, reply = kernel.run(code)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(reply["content"])
+    text = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def load_time(fake, kernels):
+    times = []
+    for _ in range(kernels):
+        k = Kernel(fake.env())
+        try:
+            times.append(kernel_value(k, (
+                "import time, json\nt = time.perf_counter()\n"
+                "get_ipython().run_line_magic('load_ext', 'cfai_magic')\n"
+                "print(json.dumps(time.perf_counter() - t))")))
+        finally:
+            k.close()
+    return statistics.median(times)
+
+
+def cell_vs_client(kernel, fake, runs):
+    fake.enqueue(Reply.large(2500, "tok ", times=10 ** 6))
+    code = (
+        "import time, json\nfrom cfai_magic import WorkersAI\nc = WorkersAI()\n"
+        "cell, raw = [], []\n"
+        f"for _ in range({runs}):\n"
+        "    t = time.perf_counter(); get_ipython().run_cell_magic('cfai', '--once -m llama2', 'go')\n"
+        "    cell.append(time.perf_counter() - t)\n"
+        "    t = time.perf_counter(); list(c.stream('llama2', prompt='go'))\n"
+        "    raw.append(time.perf_counter() - t)\n"
+        "import statistics as s\nprint(json.dumps([s.median(cell), s.median(raw)]))")
+    cell, raw = kernel_value(kernel, code)
+    fake.reset()
+    return cell, raw
+
+
+def iopub_per_answer(kernel, fake, rate):
+    n = rate          # about one second of stream
+    fake.enqueue(Reply.large(n, "x ", drip=1.0 / rate))
+    messages, _ = kernel.run("%%cfai --once -m llama2\ngo")
+    shown = displays(messages)
+    return len(shown), shown[-1]["received"] - shown[0]["received"]
+
+
+def memory(kernel, fake, turns):
+    rows = []
+    code = ("import json\nrss = lambda: int(open('/proc/self/status').read()"
+            ".split('VmRSS:')[1].split()[0]) // 1024\n")
+    kernel.run(code)
+    fake.enqueue(Reply(text="An answer of moderate length, about twenty words, to keep each "
+                            "turn realistic in size for the memory benchmark here.",
+                       times=10 ** 6))
+    done = 0
+    rows.append((0, kernel_value(kernel, "print(json.dumps(rss()))")))
+    step = 250 if turns >= 250 else max(1, turns // 4)
+    while done < turns:
+        kernel_value(kernel, (
+            "from IPython.utils.capture import capture_output\n"
+            f"with capture_output():\n    for i in range({step}):\n"
+            "        get_ipython().run_cell_magic('cfai', '-m llama2-int8', 'Question number {i}, "
+            "asked again and again.')\nprint(json.dumps(0))"))
+        done += step
+        rows.append((done, kernel_value(kernel, "print(json.dumps(rss()))")))
+    fake.reset()
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smoke run for CI")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--kernels", type=int, default=5)
+    ap.add_argument("--turns", type=int, default=1000)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs, args.kernels, args.turns = 3, 1, 200
+    with FakeWorkersAI() as fake:
+        t_load = load_time(fake, args.kernels)
+        print(f"%load_ext cfai_magic in a fresh kernel: {t_load * 1e3:.1f} ms "
+              f"(median of {args.kernels}; target <= 150 ms)")
+        kernel = Kernel(fake.env())
+        try:
+            kernel.run("%load_ext cfai_magic")
+            cell, raw = cell_vs_client(kernel, fake, args.runs)
+            print(f"2,500-chunk answer: %%cfai cell {cell * 1e3:.1f} ms, WorkersAI.stream "
+                  f"{raw * 1e3:.1f} ms, ratio {cell / raw:.2f} (target <= 1.2)")
+            for rate in (100, 1000, 10000):
+                count, seconds = iopub_per_answer(kernel, fake, rate)
+                print(f"iopub display messages at {rate:>6,} chunks/s: {count:4d} over "
+                      f"{seconds:.2f} s ({count / seconds:.1f}/s; limit 20/s + 5)")
+            rows = memory(kernel, fake, args.turns)
+            print("kernel RSS by turns: " + ", ".join(f"{t}: {mb} MB" for t, mb in rows))
+        finally:
+            kernel.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+"""%%cfai and %cfai: argument parsing and dispatch. No HTTP, no display logic here."""
+from __future__ import annotations
+
+import getpass
+import shlex
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
+
+from . import turn
+from .config import Settings
+from .errors import CfaiError, Interrupted
+from .parsing import parse_cell
+from .render import StreamRenderer, answer_code, answer_json
+from .session import Session
+
+FORMATS = ("markdown", "text", "code", "json")
+
+
+def one_line(err: CfaiError) -> CfaiError:
+    """Make IPython show ``err`` as one red line instead of a traceback."""
+    line = f"\x1b[0;31m{type(err).__name__}: {err}\x1b[0m"
+    err._render_traceback_ = lambda: [line]
+    return err
+
+
+def _parse(parser, line: str):
+    """Parse with shell quoting (so -s "two words" is one value); errors are UsageErrors."""
+    try:
+        return parser.parse_args(shlex.split(line))
+    except ValueError as err:
+        raise UsageError(f"{parser.prog}: {err}") from None
+
+
+def _subcommands() -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog="%cfai", description="Settings, models and chats.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, help, *args):
+        p = sub.add_parser(name, help=help, description=help)
+        for flags, kw in args:
+            p.add_argument(*flags, **kw)
+        return p
+
+    add("model", "Show or set the notebook's default model.",
+        (["name"], dict(nargs="?", help="model id or alias")))
+    add("models", "List the models: id, limits, built-in or live.",
+        (["--refresh"], dict(action="store_true", help="ask the service for its live list")))
+    add("history", "Show a conversation.",
+        (["name"], dict(nargs="?", default="default")))
+    add("reset", "Empty a conversation (or --all of them).",
+        (["name"], dict(nargs="?", default="default")),
+        (["--all"], dict(action="store_true")))
+    add("chats", "List this notebook's conversations.")
+    add("save", "Save the conversations as JSON (default: beside the notebook).",
+        (["file"], dict(nargs="?")))
+    add("load", "Load conversations saved with %cfai save.",
+        (["file"], dict(nargs="?")))
+    add("login", "Ask for the account id and API token (nothing is echoed or saved).")
+    add("config", "Show the settings (secrets masked).")
+    add("backend", "Show or choose the backend: auto, cloudflare, local, or an API root URL.",
+        (["name"], dict(nargs="?")))
+    add("panel", "Show the chat panel.",
+        (["--chat"], dict(default="default")))
+    add("record", "Record every answer into a cassette file.",
+        (["path"], dict()))
+    add("replay", "Answer from a cassette file: no network, no credentials.",
+        (["path"], dict()))
+    add("cassette", "Show the cassette, or turn it off.",
+        (["state"], dict(nargs="?", choices=["off", "status"])))
+    return parser
+
+
+LINE_PARSER = _subcommands()
+
+
+@magics_class
+class CfaiMagics(Magics, Settings):
+    """The magics. Settings are traits: ``%config CfaiMagics.default_model = "mistral"``."""
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self.session = Session(self)
+
+    # %%cfai ------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-m", "--model", help="model id or alias (default: %%cfai model)")
+    @argument("-s", "--system", help="system prompt for this conversation")
+    @argument("--max-tokens", type=int, help="most tokens in the answer")
+    @argument("--temperature", type=float)
+    @argument("--top-p", type=float)
+    @argument("--top-k", type=int)
+    @argument("--seed", type=int, help="sampling seed (same seed, same answer)")
+    @argument("--chat", default="default", help="continue the conversation of this name")
+    @argument("--new", action="store_true", help="start that conversation afresh")
+    @argument("--once", action="store_true", help="no history: the cell alone is sent")
+    @argument("--no-stream", action="store_true", help="wait for the whole answer")
+    @argument("-f", "--format", choices=FORMATS, default="markdown",
+              help="markdown, text, code (answer's code into a new cell below) or json")
+    @argument("--out", metavar="VAR", help="also store the answer in this variable")
+    @argument("--no-vars", action="store_true", help="send {name} fields as written")
+    @cell_magic("cfai")
+    def cfai_cell(self, line, cell):
+        """Send the cell to a Workers AI model and stream the answer into the output.
+
+        The cell is the user's turn, or messages written as ``system:``/``user:``/
+        ``assistant:`` lines or as a JSON list of {role, content}. ``{name}`` fields are filled
+        from the notebook's variables; ``{{name}}`` keeps the braces. ``_cfai`` holds the last
+        answer.
+        """
+        args = _parse(self.cfai_cell.parser, line)
+        try:
+            return self._ask(args, cell)
+        except CfaiError as err:
+            raise one_line(err) from None
+
+    def _ask(self, args, cell):
+        session = self.session
+        model = session.catalog.resolve(args.model or self.default_model)
+        parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars)
+        params = {"max_tokens": args.max_tokens, "temperature": args.temperature,
+                  "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed}
+        ask = turn.Ask(model, parsed, params, chat=args.chat, once=args.once, new=args.new,
+                       system=args.system, cell_id=self._cell_id(), stream=not args.no_stream)
+        prepared = turn.prepare(session, ask)
+        notices = list(prepared.notices)
+        note = self._backend_notice()
+        if note:
+            notices.insert(0, note)
+        renderer = StreamRenderer(model.id, fmt=args.format, mode=self._mode(),
+                                  updates_per_second=self.updates_per_second, notices=notices)
+        outcome = turn.execute(session, prepared, renderer)
+        if outcome.text or outcome.status == "done":
+            self.shell.user_ns["_cfai"] = outcome.text
+        if outcome.status == "done":
+            self._deliver(args, outcome.text)
+        if outcome.status == "interrupted":
+            raise Interrupted(f"Interrupted after {renderer.tokens} tokens",
+                              partial=outcome.text)
+        if outcome.error is not None:
+            raise outcome.error
+
+    def _deliver(self, args, text: str) -> None:
+        value = text
+        if args.format == "json":
+            try:
+                value = answer_json(text)
+            except ValueError:
+                print("The answer is not valid JSON; --out holds the text.")
+        if args.out:
+            if not args.out.isidentifier():
+                raise UsageError(f"--out needs a variable name, not {args.out!r}")
+            self.shell.user_ns[args.out] = value
+        if args.format == "code":
+            self.shell.set_next_input(answer_code(text), replace=False)
+
+    def _cell_id(self) -> str | None:
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            return kernel.get_parent()["metadata"].get("cellId") if kernel else None
+        except Exception:       # not in a kernel that sends cell ids: no rewind
+            return None
+
+    def _mode(self) -> str:
+        if self.display_mode != "auto":
+            return self.display_mode
+        return "print" if type(self.shell).__name__ == "TerminalInteractiveShell" else "rich"
+
+    def _backend_notice(self) -> str | None:
+        if self.session.backend == "auto" and not self.session.has_credentials() \
+                and self.session.once("local-backend"):
+            return ("No Cloudflare credentials: answering with the embedded local model "
+                    "(%cfai login or %cfai backend cloudflare to change).")
+        return None
+
+    # %cfai ---------------------------------------------------------------------------------
+    @line_magic("cfai")
+    def cfai_line(self, line):
+        """Settings, models and chats: %cfai COMMAND [ARGS]. Commands:"""
+        args = _parse(LINE_PARSER, line)
+        if args.command is None:
+            return self._status()
+        try:
+            return getattr(self, "_cmd_" + args.command)(args)
+        except CfaiError as err:
+            raise one_line(err) from None
+
+    def _status(self):
+        s = self.session
+        print(f"model {s.model} · backend {s.backend} · chats: {', '.join(s.store.names()) or '-'}"
+              "  (%cfai? for the commands)")
+
+    def _cmd_model(self, args):
+        if args.name:
+            self.session.model = args.name
+        model = self.session.catalog.resolve(self.session.model)
+        print(f"Default model: {model.id} ({model.limits()})")
+
+    def _cmd_models(self, args):
+        catalog = self.session.catalog
+        if args.refresh and not catalog.refresh(self.session.client()):
+            print("Could not reach the model list; showing the built-in table.")
+        width = max(len(m.id) for m in catalog)
+        for m in catalog:
+            mark = "*" if m.id == catalog.resolve(self.session.model).id else " "
+            print(f"{mark} {m.id:{width}}  {m.limits()}  [{m.source}]")
+
+    def _cmd_history(self, args):
+        if args.name not in self.session.store:
+            print(f"No conversation named {args.name!r} (%cfai chats lists them).")
+            return
+        messages = self.session.store.get(args.name).messages()
+        if not messages:
+            print(f"The conversation {args.name!r} is empty.")
+        for m in messages:
+            print(f"{m['role']}: {m['content']}")
+
+    def _cmd_reset(self, args):
+        names = self.session.store.reset(None if args.all else args.name)
+        print(f"Reset: {', '.join(names) or 'nothing to reset'}.")
+
+    def _cmd_chats(self, args):
+        store = self.session.store
+        if not store.names():
+            print("No conversations yet.")
+        for name in store.names():
+            print(f"{name}: {len(store.get(name).turns)} turns")
+
+    def _cmd_save(self, args):
+        path = self.session.store.save(args.file)
+        print(f"Saved {len(self.session.store.names())} conversations to {path}")
+
+    def _cmd_load(self, args):
+        path, names = self.session.store.load(args.file)
+        print(f"Loaded {', '.join(names) or 'no conversations'} from {path}")
+
+    def _cmd_login(self, args):
+        account = getpass.getpass("Cloudflare account id (hidden): ")
+        token = getpass.getpass("Cloudflare API token (hidden): ")
+        if not token.strip():
+            print("No token given; nothing changed.")
+            return
+        self.session.login(account, token)
+        print("Credentials set for this kernel only (not saved anywhere).")
+
+    def _cmd_config(self, args):
+        for key, value in self.session.describe().items():
+            print(f"{key:18} {value}")
+
+    def _cmd_backend(self, args):
+        if args.name:
+            self.session.set_backend(args.name)
+        print(f"Backend: {self.session.backend}")
+
+    def _cmd_panel(self, args):
+        from .widget import ChatPanel
+        return ChatPanel(chat=args.chat, session=self.session)
+
+    def _cmd_record(self, args):
+        from .cassette import Cassette
+        self.session.cassette = Cassette(args.path, "record")
+        print(f"Recording answers into {args.path}")
+
+    def _cmd_replay(self, args):
+        from .cassette import Cassette
+        self.session.cassette = Cassette(args.path, "replay")
+        print(f"Replaying answers from {args.path} (no network)")
+
+    def _cmd_cassette(self, args):
+        if args.state == "off":
+            self.session.cassette = None
+        print(f"Cassette: {self.session.cassette or 'off'}")
+
+    # completion -------------------------------------------------------------------------------
+    def complete(self, event):
+        """Tab completion: model ids after -m/--model and %cfai model, commands after %cfai."""
+        words = event.text_until_cursor.split()
+        typed = "" if event.text_until_cursor.endswith((" ", "\t")) else words[-1]
+        before = words[:-1] if typed else words
+        if before and before[-1] in ("-m", "--model") or before[-2:] == ["%cfai", "model"] \
+                or before == ["%cfai", "model"]:
+            candidates = self.session.catalog.names()
+        elif before == ["%cfai"]:
+            candidates = sorted(LINE_PARSER._subparsers._group_actions[0].choices)
+        else:
+            return []
+        cut = len(typed) - len(event.symbol)
+        return [c[cut:] for c in candidates if c.startswith(typed)]
+
+
+def _line_help() -> str:
+    choices = LINE_PARSER._subparsers._group_actions[0].choices
+    parts = [CfaiMagics.cfai_line.__doc__, ""]
+    for name, p in choices.items():
+        usage = p.format_usage().replace("usage: ", "").strip()
+        parts.append(f"  {usage}\n      {p.description}")
+    return "\n".join(parts)
+
+
+CfaiMagics.cfai_line.__doc__ = _line_help()

@@ -1,0 +1,136 @@
+"""Cell text to model input: a prompt, or a list of messages. Pure functions, no IPython.
+
+Three shapes of cell:
+- plain text: the user's turn;
+- role lines: ``system:``, ``user:``, ``assistant:`` at the start of a line begin a message,
+  which runs until the next role line (the first non-empty line must be one);
+- a JSON array of ``{"role", "content"}`` objects.
+
+``{name}``, ``{name.attr}``, ``{name[key]}`` are filled from the user's namespace (JSON-escaped
+inside a JSON cell); ``{{name}}`` writes ``{name}`` as it is; anything else in braces (JSON, code,
+unknown names) stays exactly as written.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+
+from .errors import InputError
+
+ROLES = ("system", "user", "assistant")
+_LOOKS_LIKE_ROLE = ("human", "ai", "bot", "developer", "tool", "sys", "usr")  # + near misses
+_PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\])*"
+_FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
+_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\]")
+_ROLE_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:[ \t]?(.*)$")
+_MISSING = object()
+
+
+@dataclass
+class Parsed:
+    """What a cell asks: ``messages`` when the cell is written as messages, else ``text``."""
+    text: str | None = None
+    messages: list[dict] | None = None
+
+    @property
+    def is_messages(self) -> bool:
+        return self.messages is not None
+
+
+def lookup(path: str, namespace: dict):
+    """The value of ``name.attr[key]...`` in ``namespace``, or _MISSING."""
+    name = re.match(r"[A-Za-z_]\w*", path).group(0)
+    if name not in namespace:
+        return _MISSING
+    value = namespace[name]
+    for attr, key in _STEP.findall(path[len(name):]):
+        try:
+            if attr:
+                value = getattr(value, attr)
+            elif re.fullmatch(r"-?\d+", key):
+                value = value[int(key)]
+            else:
+                value = value[key.strip("'\"")]
+        except Exception:
+            return _MISSING
+    return value
+
+
+def interpolate(text: str, namespace: dict, escape=str) -> str:
+    """Fill ``{name...}`` fields from ``namespace``; see the module docstring."""
+    def fill(match):
+        if match.group(1):
+            return "{" + match.group(1) + "}"
+        value = lookup(match.group(2), namespace)
+        return match.group(0) if value is _MISSING else escape(value)
+    return _FIELD.sub(fill, text)
+
+
+def _json_escape(value) -> str:
+    return json.dumps(value if isinstance(value, str) else str(value))[1:-1]
+
+
+def _role_of(word: str) -> str | None:
+    word = word.lower()
+    if word in ROLES:
+        return word
+    if word in _LOOKS_LIKE_ROLE or difflib.get_close_matches(word, ROLES, n=1, cutoff=0.75):
+        return "?"
+    return None
+
+
+def _parse_json(text: str, namespace: dict) -> list[dict]:
+    filled = interpolate(text, namespace, _json_escape)
+    try:
+        data = json.loads(filled)
+    except json.JSONDecodeError as err:
+        raise InputError(f"The cell looks like a JSON list of messages but is not valid JSON: "
+                         f"{err.msg} at line {err.lineno}, column {err.colno}",
+                         hint="Fix the JSON, or write the messages as role lines (user: ...)")
+    if not isinstance(data, list) or not data:
+        raise InputError("A JSON cell must be a non-empty list of {role, content} objects")
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
+            raise InputError(f"Message {i} of the JSON list needs a string \"content\"")
+        if item.get("role") not in ROLES:
+            raise InputError(f"Message {i} has unknown role {item.get('role')!r}",
+                             hint="Use system, user or assistant")
+    return [{"role": m["role"], "content": m["content"]} for m in data]
+
+
+def _parse_roles(lines: list[str], namespace: dict) -> list[dict]:
+    messages: list[dict] = []
+    starts: list[int] = []
+    for number, line in enumerate(lines, 1):
+        match = _ROLE_LINE.match(line)
+        role = _role_of(match.group(1)) if match else None
+        if role == "?":
+            raise InputError(f"Unknown role {match.group(1)!r} on line {number}",
+                             hint="Start a message with system:, user: or assistant:")
+        if role:
+            messages.append({"role": role, "content": match.group(2)})
+            starts.append(number)
+        else:
+            messages[-1]["content"] += "\n" + line
+    for message, number in zip(messages, starts):
+        message["content"] = interpolate(message["content"].strip(), namespace)
+        if not message["content"]:
+            raise InputError(f"The {message['role']}: message on line {number} is empty")
+    return messages
+
+
+def parse_cell(text: str, namespace: dict | None = None, *, fill: bool = True) -> Parsed:
+    """A cell's text as a prompt or a list of messages; :class:`InputError` for bad input."""
+    namespace = namespace if (namespace is not None and fill) else {}
+    stripped = text.strip()
+    if not stripped:
+        raise InputError("The cell is empty", hint="Write a prompt below %%cfai")
+    if re.match(r"\[\s*\{", stripped):
+        return Parsed(messages=_parse_json(stripped, namespace))
+    lines = stripped.splitlines()
+    first = _ROLE_LINE.match(lines[0])
+    if first and _role_of(first.group(1)):
+        return Parsed(messages=_parse_roles(lines, namespace))
+    return Parsed(text=interpolate(stripped, namespace))

@@ -1,0 +1,121 @@
+"""StreamRenderer: one output, updated in place as an answer arrives, throttled.
+
+Rich mode (a kernel): one display_id; at most ``updates_per_second`` updates while streaming,
+then one final update with the whole answer and a compact footer; the final output's metadata
+(``cfai``) names the model, parameters, usage and backend. Print mode (terminal IPython): chunks
+are printed as they come.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+from IPython.display import display
+
+ICONS = {"streaming": "⏳", "done": "✓", "interrupted": "⏹ interrupted", "error": "✗ failed"}
+_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, code) of each fenced block."""
+    return [(lang, code.rstrip("\n")) for lang, code in _FENCE.findall(text)]
+
+
+def answer_code(text: str) -> str:
+    """The code of an answer: its fenced blocks joined, else the whole answer."""
+    blocks = code_blocks(text)
+    return "\n\n".join(code for _, code in blocks) if blocks else text.strip()
+
+
+def answer_json(text: str):
+    """The JSON in an answer (a ```json block or the whole text), or raise ValueError."""
+    blocks = [c for lang, c in code_blocks(text) if lang.lower() in ("json", "")]
+    return json.loads(blocks[0] if blocks else text)
+
+
+class StreamRenderer:
+    def __init__(self, model: str, *, fmt: str = "markdown", updates_per_second: float = 20.0,
+                 mode: str = "rich", notices=(), clock=time.monotonic, printer=print):
+        self.model = model
+        self.fmt = fmt
+        self.mode = mode
+        self.interval = 1.0 / updates_per_second if updates_per_second > 0 else 0.0
+        self.notices = list(notices)
+        self.clock = clock
+        self.printer = printer
+        self.parts: list[str] = []
+        self.tokens = 0
+        self.updates = 0
+        self.display_id = uuid.uuid4().hex
+        self._handle = None
+        self._start = clock()
+        self._first = None
+        self._last = self._start          # the first update comes one interval in
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def status(self, state: str, usage: dict | None = None, backend: str = "") -> str:
+        elapsed = self.clock() - self._start
+        tokens = (usage or {}).get("completion_tokens") or self.tokens
+        rate = self.tokens / (self.clock() - self._first) if self._first and self.tokens > 1 \
+            and self.clock() > self._first else 0.0
+        bits = [f"{ICONS[state]} {self.model}", f"{tokens} tokens"]
+        if rate:
+            bits.append(f"{rate:.1f} tok/s")
+        bits.append(f"{elapsed:.1f} s")
+        if backend:
+            bits.append(backend)
+        return " · ".join(bits)
+
+    def _bundle(self, footer: str, final: bool) -> dict:
+        text = self.text
+        lines = [footer, *self.notices]
+        plain = (text + "\n" if text else "") + "\n".join(lines)
+        if self.fmt == "text":
+            return {"text/plain": plain}
+        if final and self.fmt == "json":
+            try:
+                return {"application/json": answer_json(text), "text/plain": plain}
+            except ValueError:
+                pass
+        small = "".join(f"\n\n<sub>{line}</sub>" for line in lines)
+        return {"text/markdown": (text + small) if text else small.lstrip(), "text/plain": plain}
+
+    def start(self) -> None:
+        if self.mode == "print":
+            for notice in self.notices:
+                self.printer(notice)
+            return
+        self._handle = display(self._bundle(self.status("streaming"), False), raw=True,
+                               display_id=self.display_id)
+        self.updates += 1
+
+    def feed(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.tokens += 1
+        now = self.clock()
+        if self._first is None:
+            self._first = now
+        if self.mode == "print":
+            self.printer(piece, end="", flush=True)
+        elif now - self._last >= self.interval:
+            self._last = now
+            self._update(self._bundle(self.status("streaming"), False))
+
+    def _update(self, bundle: dict, metadata: dict | None = None) -> None:
+        if self._handle is not None:
+            self._handle.update(bundle, raw=True, metadata=metadata or {})
+            self.updates += 1
+
+    def finish(self, state: str, *, usage=None, backend: str = "", metadata=None) -> str:
+        """The final update: the whole answer and the footer. Returns the footer."""
+        footer = self.status(state, usage, backend)
+        if self.mode == "print":
+            self.printer(("\n" if self.parts else "") + footer)
+            return footer
+        self._update(self._bundle(footer, True), {"cfai": metadata or {}})
+        return footer

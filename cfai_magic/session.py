@@ -1,0 +1,141 @@
+"""The state of one kernel (one notebook): settings, chats, catalog, backend and credentials.
+
+The magic and the panel share the Session of their shell, so a model chosen in one is the model
+of the other, and a turn made in one continues in the other.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+from . import config
+from .catalog import Catalog
+from .config import Secret, Settings
+from .state import ChatStore
+
+BACKENDS = ("auto", "cloudflare", "local")
+
+
+class Session:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings if settings is not None else Settings()
+        self.store = ChatStore()
+        self.catalog = Catalog()
+        self.backend = os.environ.get("CFAI_BACKEND", "auto")
+        self.cassette = None                  # set by %cfai record / replay
+        self._account_id: str | None = None   # from %cfai login
+        self._token: Secret | None = None
+        self._client = None
+        self._client_key = None
+        self._lock = threading.RLock()
+        self._said: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Session(backend={self.backend!r}, model={self.model!r}, {self.store!r})"
+
+    # the notebook's default model (a trait of the settings, so %config and the panel agree)
+    @property
+    def model(self) -> str:
+        return self.settings.default_model
+
+    @model.setter
+    def model(self, name: str) -> None:
+        self.settings.default_model = self.catalog.resolve(name).id
+
+    def login(self, account_id: str | None, token: str | None) -> None:
+        with self._lock:
+            if account_id:
+                self._account_id = account_id.strip()
+            if token:
+                self._token = Secret(token.strip())
+            self._client = None
+
+    def has_credentials(self) -> bool:
+        return bool((self._account_id or os.environ.get(config.ENV_ACCOUNT))
+                    and (self._token or os.environ.get(config.ENV_TOKEN)))
+
+    def set_backend(self, backend: str) -> None:
+        if backend not in BACKENDS:
+            config.check_base_url(backend)
+        with self._lock:
+            self.backend = backend
+            self._client = None
+
+    def once(self, key: str) -> bool:
+        """True the first time a one-off notice is asked for."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
+
+    def target(self) -> tuple[str, str, str, Secret]:
+        """(kind, base_url, account_id, token) of the backend in use."""
+        backend = self.backend
+        if backend == "auto":
+            backend = "cloudflare" if self.has_credentials() else "local"
+        if backend == "local":
+            from .local import ensure_backend
+            url, account, token = ensure_backend(self.settings)
+            return "local", url, account, Secret(token)
+        creds = config.credentials(self._account_id, self._token)
+        if backend == "cloudflare":
+            url = os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL
+        else:
+            url = backend
+        return backend, config.check_base_url(url), creds.account_id, creds.token
+
+    def client(self):
+        """A WorkersAI for the current backend and settings (reused while they hold)."""
+        from .client import WorkersAI
+        kind, url, account, token = self.target()
+        s = self.settings
+        key = (kind, url, account, id(token), s.timeout, s.max_retries, id(self.cassette))
+        with self._lock:
+            if self._client is None or self._client_key != key:
+                session = self.cassette.session() if self.cassette else None
+                self._client = WorkersAI(account, token, base_url=url, timeout=s.timeout,
+                                         max_retries=s.max_retries, catalog=self.catalog,
+                                         session=session)
+                self._client_key = key
+            return self._client
+
+    def describe(self) -> dict:
+        """The settings, for %cfai config (secrets only as set / not set)."""
+        s = self.settings
+        return {
+            "backend": self.backend,
+            "base_url": os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL,
+            "account_id": config.mask(self._account_id or os.environ.get(config.ENV_ACCOUNT)),
+            "api_token": config.mask(self._token or os.environ.get(config.ENV_TOKEN)),
+            "default_model": s.default_model, "timeout": s.timeout,
+            "max_retries": s.max_retries, "updates_per_second": s.updates_per_second,
+            "notebook": self.store.notebook or "(unknown)",
+            "cassette": repr(self.cassette) if self.cassette else "off",
+        }
+
+
+_lock = threading.Lock()
+
+
+def current(shell=None) -> Session:
+    """The Session of the running IPython (loading the extension if needed), else a module one."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+    if shell is not None:
+        magics = shell.magics_manager.registry.get("CfaiMagics")
+        if magics is None:
+            shell.extension_manager.load_extension("cfai_magic")
+            magics = shell.magics_manager.registry["CfaiMagics"]
+        return magics.session
+    global _standalone
+    with _lock:
+        if _standalone is None:
+            _standalone = Session()
+        return _standalone
+
+
+_standalone: Session | None = None

@@ -1,0 +1,224 @@
+"""Chat state: a notebook's named conversations (ChatStore), each a list of turns.
+
+A turn is recorded only once its answer is complete (see :meth:`Conversation.commit`), so a
+failed or interrupted cell leaves the conversation as it was. Re-running a cell (same cell id)
+replaces that cell's earlier turn and what came after it. What is sent is trimmed to the model's
+context, oldest turns first; the conversation itself keeps everything.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .catalog import Model, estimate_messages
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Turn:
+    messages: list[dict]          # what the turn added: the user's message(s)
+    answer: str
+    model: str = ""
+    cell_id: str | None = None
+    time: float = field(default_factory=time.time)
+
+    def as_messages(self) -> list[dict]:
+        return [*self.messages, {"role": "assistant", "content": self.answer}]
+
+    @property
+    def tokens(self) -> int:
+        """Estimated size when sent (computed once)."""
+        if self._tokens is None:
+            self._tokens = estimate_messages(self.as_messages())
+        return self._tokens
+
+    _tokens = None
+
+
+@dataclass
+class Plan:
+    """What one turn will send, decided before sending; applied by ``commit``."""
+    conversation: "Conversation"
+    base: list[Turn]              # the turns this one follows (after any rewind)
+    new_messages: list[dict]
+    system: str | None
+    messages: list[dict]          # what is sent: system, history (maybe trimmed), new messages
+    cell_id: str | None = None
+    rewound: int = 0
+    trimmed: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+class Conversation:
+    def __init__(self, name: str, system: str | None = None, turns=None, on_change=None):
+        self.name = name
+        self.system = system
+        self.turns: list[Turn] = list(turns or [])
+        self._lock = threading.RLock()
+        self._on_change = on_change
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.name!r}, {len(self.turns)} turns)"
+
+    def messages(self) -> list[dict]:
+        """The whole conversation as a message list."""
+        with self._lock:
+            head = [{"role": "system", "content": self.system}] if self.system else []
+            return head + [m for t in self.turns for m in t.as_messages()]
+
+    def plan(self, new_messages: list[dict], *, cell_id: str | None = None,
+             model: Model | None = None, max_tokens: int | None = None,
+             system: str | None = None) -> Plan:
+        """Decide what to send for a new turn; changes nothing yet."""
+        with self._lock:
+            turns = list(self.turns)
+        base, rewound = turns, 0
+        if cell_id:
+            for i, turn in enumerate(turns):
+                if turn.cell_id == cell_id:
+                    base, rewound = turns[:i], len(turns) - i
+                    break
+        systems = [m["content"] for m in new_messages if m["role"] == "system"]
+        new = [m for m in new_messages if m["role"] != "system"]
+        system = systems[-1] if systems else (system if system is not None else self.system)
+        head = [{"role": "system", "content": system}] if system else []
+        sent = list(base)
+        if model is not None and model.context_tokens:
+            budget = model.context_tokens - (max_tokens or model.default_max_tokens)
+            used, kept = estimate_messages(head + new), 0
+            for old in reversed(base):          # keep the newest turns that fit
+                if used + old.tokens > budget:
+                    break
+                used, kept = used + old.tokens, kept + 1
+            sent = base[len(base) - kept:]
+        plan = Plan(self, base, new, system, head + _flat(sent) + new, cell_id, rewound,
+                    len(base) - len(sent))
+        if rewound:
+            later = f" and the {rewound - 1} after it" if rewound > 1 else ""
+            plan.notices.append(f"Re-run: this cell's earlier turn{later} will be replaced.")
+        if plan.trimmed:
+            plan.notices.append(
+                f"Sent the last {len(sent)} of {len(base)} turns: the {plan.trimmed} oldest do "
+                f"not fit the {model.context_tokens:,}-token context of {model.id}.")
+        return plan
+
+    def commit(self, plan: Plan, answer: str, model: str = "") -> Turn:
+        """Record a completed turn."""
+        turn = Turn(plan.new_messages, answer, model, plan.cell_id)
+        with self._lock:
+            same_base = (len(self.turns) >= len(plan.base)
+                         and all(a is b for a, b in zip(self.turns, plan.base)))
+            if same_base:
+                self.turns = list(plan.base)
+            self.turns.append(turn)
+            self.system = plan.system
+        self._changed()
+        return turn
+
+    def reset(self) -> None:
+        with self._lock:
+            self.turns = []
+            self.system = None
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change:
+            self._on_change(self.name)
+
+    def to_json(self) -> dict:
+        with self._lock:
+            return {"system": self.system, "turns": [asdict(t) for t in self.turns]}
+
+
+def _flat(turns: list[Turn]) -> list[dict]:
+    return [m for t in turns for m in t.as_messages()]
+
+
+class ChatStore:
+    """The named conversations of one notebook (``notebook`` is its path when known)."""
+
+    def __init__(self, notebook: str | None = None):
+        self.notebook = notebook if notebook is not None else os.environ.get("JPY_SESSION_NAME", "")
+        self._chats: dict[str, Conversation] = {}
+        self._listeners: list = []
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"ChatStore({self.notebook or 'this kernel'!r}, chats={self.names()})"
+
+    def get(self, name: str = "default") -> Conversation:
+        with self._lock:
+            if name not in self._chats:
+                self._chats[name] = Conversation(name, on_change=self._notify)
+                created = True
+            else:
+                created = False
+        if created:
+            self._notify(name)
+        return self._chats[name]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._chats)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._chats
+
+    def reset(self, name: str | None = None) -> list[str]:
+        """Empty one conversation, or all of them with None; returns the names reset."""
+        names = self.names() if name is None else [name]
+        for n in names:
+            self.get(n).reset()
+        return names
+
+    def subscribe(self, callback):
+        """Call ``callback(name)`` whenever a conversation changes; returns an unsubscribe."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def _notify(self, name: str) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(name)
+            except Exception:   # a broken listener (a closed panel) must not break a turn
+                pass
+
+    def default_path(self) -> Path:
+        """Beside the notebook: ``NAME.cfai-chats.json``."""
+        stem = Path(self.notebook).stem if self.notebook else "notebook"
+        return Path.cwd() / f"{stem}.cfai-chats.json"
+
+    def to_json(self) -> dict:
+        with self._lock:
+            chats = {name: c.to_json() for name, c in self._chats.items()}
+        return {"cfai_chats": FORMAT_VERSION, "notebook": self.notebook, "chats": chats}
+
+    def save(self, path=None) -> Path:
+        path = Path(path) if path else self.default_path()
+        path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
+        return path
+
+    def load(self, path=None) -> tuple[Path, list[str]]:
+        """Replace the conversations named in the file by the file's; returns their names."""
+        from .errors import InputError
+        path = Path(path) if path else self.default_path()
+        try:
+            data = json.loads(path.read_text())
+            chats = data["chats"]
+            loaded = {name: Conversation(name, c.get("system"),
+                                         [Turn(**t) for t in c.get("turns", [])], self._notify)
+                      for name, c in chats.items()}
+        except FileNotFoundError:
+            raise InputError(f"No chat file at {path}", hint="Save one with %cfai save") from None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InputError(f"{path} is not a cfai chat file") from None
+        with self._lock:
+            self._chats.update(loaded)
+        for name in loaded:
+            self._notify(name)
+        return path, list(loaded)

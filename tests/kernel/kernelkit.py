@@ -1,0 +1,63 @@
+"""A real IPython kernel driven through jupyter_client, as JupyterLab drives it."""
+import os
+import queue
+import time
+
+from jupyter_client.manager import start_new_kernel
+
+
+class Kernel:
+    def __init__(self, env: dict | None = None, cwd: str | None = None):
+        self.km, self.kc = start_new_kernel(kernel_name="python3", startup_timeout=60,
+                                            env={**os.environ, **(env or {})}, cwd=cwd)
+
+    def close(self):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    def send(self, code: str, cell_id: str | None = None, user_expressions=None) -> str:
+        """An execute_request carrying JupyterLab's cellId metadata; returns its msg_id."""
+        content = dict(code=code, silent=False, store_history=True, allow_stdin=False,
+                       user_expressions=user_expressions or {}, stop_on_error=True)
+        msg = self.kc.session.msg("execute_request", content,
+                                  metadata={"cellId": cell_id} if cell_id else {})
+        self.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    def collect(self, msg_id: str, timeout: float = 60, on_message=None):
+        """iopub messages of one request, each with the time it arrived, and the reply."""
+        messages, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            msg["received"] = time.monotonic()
+            messages.append(msg)
+            if on_message:
+                on_message(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+        reply["received"] = time.monotonic()
+        return messages, reply
+
+    def run(self, code: str, cell_id=None, user_expressions=None, timeout=60):
+        return self.collect(self.send(code, cell_id, user_expressions), timeout)
+
+    def value(self, expression: str):
+        _, reply = self.run("", user_expressions={"v": expression})
+        return reply["content"]["user_expressions"]["v"]["data"]["text/plain"]
+
+
+def displays(messages):
+    return [m for m in messages if m["msg_type"] in ("display_data", "update_display_data")]
+
+
+def stdout(messages):
+    return "".join(m["content"]["text"] for m in messages
+                   if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")

@@ -1,0 +1,161 @@
+"""%cfai commands, %config, completion, load/unload, credentials."""
+import json
+
+import pytest
+from IPython.core.error import UsageError
+
+from shellkit import cfai, run
+
+
+def session(ip):
+    return ip.magics_manager.registry["CfaiMagics"].session
+
+
+def test_model_show_and_set(ip, fake):
+    out = run(ip, "%cfai model")
+    assert out.stdout.startswith("Default model: @cf/meta/llama-2-7b-chat-int8 (max_tokens 256")
+    out = run(ip, "%cfai model mistral")
+    assert "Default model: @cf/mistral/mistral-7b-instruct-v0.1" in out.stdout
+    cfai(ip)
+    assert fake.last.model == "@cf/mistral/mistral-7b-instruct-v0.1"
+    out = run(ip, "%cfai model nosuch")
+    assert "UnknownModel" in out.stdout and session(ip).model.startswith("@cf/mistral")
+
+
+def test_config_magic_sets_traits(ip, fake):
+    run(ip, '%config CfaiMagics.default_model = "llama2"')
+    cfai(ip)
+    assert fake.last.model == "@cf/meta/llama-2-7b-chat-fp16"
+    run(ip, "%config CfaiMagics.max_retries = 0")
+    fake.enqueue(status=503)
+    cfai(ip)
+    assert len(fake.requests) == 2
+    out = run(ip, "%config CfaiMagics")
+    assert "default_model" in out.stdout and fake.token not in out.stdout
+
+
+def test_models_lists_the_catalog(ip, fake):
+    out = run(ip, "%cfai models")
+    lines = out.stdout.splitlines()
+    assert len(lines) == 4
+    assert any(l.startswith("* @cf/meta/llama-2-7b-chat-int8") and "context 2,048" in l
+               and "[built-in]" in l for l in lines)
+
+
+def test_models_refresh_marks_live(ip, fake):
+    fake.models.append({"name": "@cf/meta/llama-3-8b-instruct", "task": {"name": "Text Generation"}})
+    out = run(ip, "%cfai models --refresh")
+    assert "@cf/meta/llama-3-8b-instruct" in out.stdout and "[live]" in out.stdout
+
+
+def test_history_chats_reset(ip, fake):
+    cfai(ip, "", "hello")
+    cfai(ip, "--chat work", "task")
+    out = run(ip, "%cfai history")
+    assert out.stdout == "user: hello\nassistant: Echo: hello\n"
+    assert run(ip, "%cfai chats").stdout == "default: 1 turns\nwork: 1 turns\n"
+    assert run(ip, "%cfai history nope").stdout.startswith("No conversation named 'nope'")
+    assert run(ip, "%cfai reset work").stdout == "Reset: work.\n"
+    assert run(ip, "%cfai history work").stdout == "The conversation 'work' is empty.\n"
+    run(ip, "%cfai reset --all")
+    assert run(ip, "%cfai chats").stdout == "default: 0 turns\nwork: 0 turns\n"
+
+
+def test_save_and_load_survive_a_restart(ip, fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfai(ip, "-s 'Be kind.'", "remember me")
+    out = run(ip, "%cfai save")
+    path = tmp_path / "notebook.cfai-chats.json"
+    assert path.exists() and str(path) in out.stdout
+    saved = json.loads(path.read_text())
+    assert saved["chats"]["default"]["system"] == "Be kind."
+    assert fake.token not in path.read_text() and fake.account_id not in path.read_text()
+    run(ip, "%unload_ext cfai_magic")           # a new kernel, as far as the state goes
+    run(ip, "%load_ext cfai_magic")
+    assert run(ip, "%cfai chats").stdout == "No conversations yet.\n"
+    assert "Loaded default" in run(ip, "%cfai load").stdout
+    cfai(ip, "", "do you remember?")
+    assert [m["content"] for m in fake.last.body["messages"]] == \
+        ["Be kind.", "remember me", "Echo: remember me", "do you remember?"]
+    run(ip, f"%cfai save {tmp_path / 'other.json'}")
+    assert (tmp_path / "other.json").exists()
+
+
+def test_default_chat_file_is_named_after_the_notebook(ip, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "analysis.ipynb"))
+    run(ip, "%reload_ext cfai_magic")
+    assert session(ip).store.default_path() == tmp_path / "analysis.cfai-chats.json"
+
+
+def test_load_errors_are_one_line(ip, tmp_path):
+    out = run(ip, f"%cfai load {tmp_path / 'none.json'}")
+    assert "InputError: No chat file at" in out.stdout and out.stdout.count("\n") == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert "is not a cfai chat file" in run(ip, f"%cfai load {bad}").stdout
+
+
+def test_login_uses_getpass_and_shows_nothing(ip, fake, monkeypatch):
+    for key in ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN"):
+        monkeypatch.delenv(key)
+    answers = iter([fake.account_id, fake.token])
+    prompts = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or next(answers))
+    out = run(ip, "%cfai login")
+    assert len(prompts) == 2 and "hidden" in prompts[1]
+    assert fake.token not in out.stdout and fake.account_id not in out.stdout
+    out = cfai(ip, "-m llama2", "after login")
+    assert out.error is None and fake.last.authorized
+
+
+def test_config_masks_secrets(ip, fake):
+    out = run(ip, "%cfai config")
+    assert "api_token          set (hidden)" in out.stdout
+    assert fake.token not in out.stdout and fake.account_id not in out.stdout
+
+
+def test_missing_credentials_explicit_cloudflare(ip, monkeypatch):
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
+    run(ip, "%cfai backend cloudflare")
+    out = cfai(ip)
+    assert "ConfigError: No Cloudflare API token. Set CLOUDFLARE_API_TOKEN or run %cfai login" \
+        in out.stdout
+
+
+def test_backend_url(ip, fake):
+    out = run(ip, "%cfai backend http://example.com/x")
+    assert "ConfigError: Refusing plain http" in out.stdout
+    run(ip, f"%cfai backend {fake.url}")
+    assert cfai(ip).error is None
+
+
+def test_bad_subcommand_is_a_usage_error(ip):
+    assert isinstance(run(ip, "%cfai frobnicate").error, UsageError)
+    assert isinstance(run(ip, "%cfai model a b").error, UsageError)
+    assert isinstance(run(ip, "%cfai save 'unclosed").error, UsageError)
+
+
+def test_unload_removes_everything(ip):
+    run(ip, "%unload_ext cfai_magic")
+    assert ip.find_cell_magic("cfai") is None and ip.find_line_magic("cfai") is None
+    assert "CfaiMagics" not in ip.magics_manager.registry
+    assert not any(type(c).__name__ == "CfaiMagics" for c in ip.configurables)
+    out = run(ip, "%%cfai\nhi")
+    assert out.error is not None
+    run(ip, "%load_ext cfai_magic")
+    assert ip.find_cell_magic("cfai") is not None
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("%cfai model ll", {"llama2", "llama2-fp16", "llama2-int8"}),
+    ("%cfai mo", {"model", "models"}),
+    ("%%cfai -m mis", {"mistral"}),
+    ("%%cfai --chat x -m @cf/mistral/", {"@cf/mistral/mistral-7b-instruct-v0.1"}),
+])
+def test_tab_completion(ip, line, expected):
+    from IPython.core.completer import provisionalcompleter
+    with provisionalcompleter():
+        completions = list(ip.Completer.completions(line, len(line)))
+    completed = {(line[:c.start] + c.text).rsplit(" ", 1)[-1] for c in completions}
+    assert expected <= completed       # Jedi may add Python names after a "/"
