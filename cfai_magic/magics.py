@@ -63,6 +63,8 @@ def _subcommands() -> MagicArgumentParser:
         (["name"], dict(nargs="?")))
     add("panel", "Show the chat panel.",
         (["--chat"], dict(default="default")))
+    add("insert", "Put the code of the last answer (or the one picked in a panel) in a new "
+                  "cell below.")
     add("record", "Record every answer into a cassette file.",
         (["path"], dict()))
     add("replay", "Answer from a cassette file: no network, no credentials.",
@@ -254,8 +256,21 @@ class CfaiMagics(Magics, Settings):
         print(f"Backend: {self.session.backend}")
 
     def _cmd_panel(self, args):
+        from IPython.display import display
+
         from .widget import ChatPanel
-        return ChatPanel(chat=args.chat, session=self.session)
+        display(ChatPanel(chat=args.chat, session=self.session))
+
+    def _cmd_insert(self, args):
+        code = self.session.pending_code
+        if code is None:
+            last = self.shell.user_ns.get("_cfai")
+            code = answer_code(last) if last else None
+        if not code:
+            print("No answer yet: run a %%cfai cell or pick an answer in the panel first.")
+            return
+        self.session.pending_code = None
+        self.shell.set_next_input(code, replace=False)
 
     def _cmd_record(self, args):
         from .cassette import Cassette

@@ -23,12 +23,14 @@ class Session:
         self.catalog = Catalog()
         self.backend = os.environ.get("CFAI_BACKEND", "auto")
         self.cassette = None                  # set by %cfai record / replay
+        self.pending_code: str | None = None  # picked with a panel's "Insert as cell"
         self._account_id: str | None = None   # from %cfai login
         self._token: Secret | None = None
         self._client = None
         self._client_key = None
         self._lock = threading.RLock()
         self._said: set[str] = set()
+        self._lab = None
 
     def __repr__(self) -> str:
         return f"Session(backend={self.backend!r}, model={self.model!r}, {self.store!r})"
@@ -41,6 +43,17 @@ class Session:
     @model.setter
     def model(self, name: str) -> None:
         self.settings.default_model = self.catalog.resolve(name).id
+
+    @property
+    def lab(self):
+        """ipylab's bridge to JupyterLab's commands (None without ipylab)."""
+        if self._lab is None:
+            try:
+                from ipylab import JupyterFrontEnd
+            except ImportError:
+                return None
+            self._lab = JupyterFrontEnd()
+        return self._lab
 
     def login(self, account_id: str | None, token: str | None) -> None:
         with self._lock:

@@ -61,3 +61,49 @@ def displays(messages):
 def stdout(messages):
     return "".join(m["content"]["text"] for m in messages
                    if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+
+class Widgets:
+    """The kernel's widgets as a front end sees them: comm_open/comm_msg on iopub."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.state: dict[str, dict] = {}       # comm_id -> state
+
+    def feed(self, msg) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "comm_open" and content.get("target_name") == "jupyter.widget":
+            self.state[content["comm_id"]] = dict(content["data"]["state"])
+        elif kind == "comm_msg" and content["data"].get("method") == "update":
+            self.state.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+
+    def pump(self, until, timeout: float = 20.0, on_update=None):
+        """Read iopub until ``until(self)`` is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if until(self):
+                return
+            try:
+                msg = self.kernel.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.feed(msg)
+            if on_update:
+                on_update(self, msg)
+        raise AssertionError("widgets never reached the expected state")
+
+    def find(self, dom_class: str) -> list[str]:
+        return [cid for cid, s in self.state.items() if dom_class in s.get("_dom_classes", [])]
+
+    def send(self, comm_id: str, data: dict) -> None:
+        msg = self.kernel.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.kernel.kc.shell_channel.send(msg)
+
+    def set(self, comm_id: str, **state) -> None:
+        self.send(comm_id, {"method": "update", "state": state, "buffer_paths": []})
+
+    def click(self, comm_id: str) -> None:
+        self.send(comm_id, {"method": "custom", "content": {"event": "click"}})
+
+    def children(self, comm_id: str) -> list[str]:
+        return [c.replace("IPY_MODEL_", "") for c in self.state[comm_id].get("children", [])]

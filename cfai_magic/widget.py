@@ -1,0 +1,323 @@
+"""ChatPanel: the notebook's chats in an ipywidgets panel. Wiring only: the exchange itself is
+turn.py (as for %%cfai); HTTP is the client's.
+
+Answers stream in a worker thread, so Stop stays clickable and the kernel stays free; the thread
+only sets widget traits (never ``with output:``). Every panel listens to the ChatStore, so a
+turn made anywhere (a cell, another panel) shows in every panel on that conversation.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import ipywidgets as w
+
+from . import turn
+from .errors import CfaiError
+from .parsing import Parsed
+from .render import ICONS, answer_code
+from .session import Session, current
+
+
+def _bundle(text: str) -> dict:
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"text/markdown": text or " ", "text/plain": text}}
+
+
+class Message(w.VBox):
+    """One message of the transcript: its role and its Markdown."""
+
+    def __init__(self, role: str, text: str = "", on_insert=None):
+        self.role = role
+        self.text = text
+        self.body = w.Output()
+        self.body.add_class("cfai-message-body")
+        children = [w.HTML(f"<b>{role}</b>"), self.body]
+        if on_insert is not None:
+            self.insert = w.Button(description="Insert as cell", icon="plus",
+                                   tooltip="Put this answer's code in a new cell below")
+            self.insert.add_class("cfai-insert")
+            self.insert.on_click(lambda _: on_insert(self.text))
+            children.append(self.insert)
+        super().__init__(children)
+        self.add_class(f"cfai-message-{role}")
+        self.set_text(text)
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.body.outputs = (_bundle(text),)
+
+
+class PanelSink:
+    """Where turn.execute streams a panel's answer: the last message, throttled."""
+
+    def __init__(self, panel: "ChatPanel", message: Message, model: str, rate: float):
+        self.panel, self.message, self.model = panel, message, model
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.parts: list[str] = []
+        self.tokens = 0
+        self.active = True
+        self._start = self._last = time.monotonic()
+        self._first = None
+
+    def status(self, state: str) -> str:
+        elapsed = time.monotonic() - self._start
+        rate = self.tokens / (time.monotonic() - self._first) if self._first and self.tokens > 1 else 0
+        bits = [f"{ICONS[state]} {self.model}", f"{self.tokens} tokens"]
+        if rate:
+            bits.append(f"{rate:.1f} tok/s")
+        return " · ".join(bits + [f"{elapsed:.1f} s"])
+
+    def start(self) -> None:
+        if self.active:
+            self.panel.status.value = self.status("streaming") + " · waiting"
+
+    def feed(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.tokens += 1
+        now = time.monotonic()
+        if self._first is None:
+            self._first = now
+        if self.active and now - self._last >= self.interval:
+            self._last = now
+            self.message.set_text("".join(self.parts))
+            self.panel.status.value = self.status("streaming")
+
+    def finish(self, state: str, **_) -> None:
+        if self.active:
+            self.message.set_text("".join(self.parts) + ("\n\n*⏹ interrupted*"
+                                                        if state == "interrupted" else ""))
+            self.panel.status.value = self.status(state)
+
+
+class ChatPanel(w.VBox):
+    """A chat panel over the notebook's conversations: ``ChatPanel(chat="default")``."""
+
+    def __init__(self, chat: str = "default", session: Session | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.session = session or current()
+        self.chat_name = chat
+        self._worker: threading.Thread | None = None
+        self._cancel: threading.Event | None = None
+        self._stream = None
+        self._sink: PanelSink | None = None
+        self._lock = threading.RLock()
+        self.add_class("cfai-panel")
+        self.session.lab               # start ipylab's bridge early, so it is ready when needed
+        self._build()
+        self._unsubscribe = self.session.store.subscribe(self._on_store_change)
+        self.session.settings.observe(self._on_default_model, "default_model")
+        self.session.store.get(chat)
+        self._refresh_chats()
+        self.render_transcript()
+
+    # layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        def labelled(widget, cls):
+            widget.add_class(cls)
+            return widget
+        catalog = self.session.catalog
+        self.model = labelled(w.Dropdown(description="Model", options=self._model_options(),
+                                         value=self._current_model()), "cfai-model")
+        self.model.observe(self._on_model_pick, "value")
+        self.limits = labelled(w.HTML(), "cfai-limits")
+        self._show_limits()
+        self.system = labelled(w.Textarea(description="System", placeholder="optional system prompt",
+                                          rows=2), "cfai-system")
+        self.max_tokens = labelled(w.BoundedIntText(description="Max tokens", value=256, min=1,
+                                                    max=100_000), "cfai-max-tokens")
+        self.temperature = labelled(w.BoundedFloatText(description="Temperature", value=0.6,
+                                                       min=0.0, max=5.0, step=0.1),
+                                    "cfai-temperature")
+        self.chats = labelled(w.Dropdown(description="Chat"), "cfai-chat")
+        self.chats.observe(self._on_chat_pick, "value")
+        self.new_chat = labelled(w.Button(description="New chat", icon="plus"), "cfai-new-chat")
+        self.new_chat.on_click(lambda _: self.start_new_chat())
+        self.transcript = labelled(w.VBox(), "cfai-transcript")
+        self.status = labelled(w.HTML(), "cfai-status")
+        self.error = labelled(w.HTML(), "cfai-error")
+        self.message = labelled(w.Text(placeholder="Message (Enter sends)", continuous_update=True,
+                                       layout=w.Layout(width="auto", flex="1")), "cfai-input")
+        self.message.on_msg(self._on_text_msg)
+        self.send = labelled(w.Button(description="Send", button_style="primary", icon="paper-plane"),
+                             "cfai-send")
+        self.send.on_click(lambda _: self.submit())
+        self.stop = labelled(w.Button(description="Stop", icon="stop", disabled=True), "cfai-stop")
+        self.stop.on_click(lambda _: self.stop_answer())
+        del catalog
+        self.children = [
+            w.HBox([self.model, self.limits]), self.system,
+            w.HBox([self.max_tokens, self.temperature]),
+            w.HBox([self.chats, self.new_chat]),
+            self.transcript, self.status, self.error,
+            w.HBox([self.message, self.send, self.stop]),
+        ]
+
+    def _model_options(self):
+        options = [(f"{m.id}  ({m.limits()})", m.id) for m in self.session.catalog]
+        current = self._current_model()
+        if current not in [v for _, v in options]:
+            options.append((current, current))
+        return options
+
+    def _current_model(self) -> str:
+        try:
+            return self.session.catalog.resolve(self.session.model).id
+        except CfaiError:
+            return self.session.model
+
+    def _show_limits(self) -> None:
+        try:
+            self.limits.value = f"<small>{self.session.catalog.resolve(self.model.value).limits()}</small>"
+        except CfaiError:
+            self.limits.value = ""
+
+    # model and chat selection ---------------------------------------------------------------
+    def _on_model_pick(self, change) -> None:
+        if change["new"] and change["new"] != self._current_model():
+            self.session.model = change["new"]
+        self._show_limits()
+
+    def _on_default_model(self, change) -> None:
+        current = self._current_model()
+        if current not in [v for _, v in self.model.options]:
+            self.model.options = self._model_options()
+        if self.model.value != current:
+            self.model.value = current
+
+    def _on_chat_pick(self, change) -> None:
+        if change["new"] and change["new"] != self.chat_name:
+            self.chat_name = change["new"]
+            self.render_transcript()
+
+    def start_new_chat(self) -> str:
+        names = set(self.session.store.names())
+        n = 1
+        while f"chat-{n}" in names:
+            n += 1
+        self.chat_name = f"chat-{n}"
+        self.session.store.get(self.chat_name)
+        self._refresh_chats()
+        self.render_transcript()
+        return self.chat_name
+
+    def _refresh_chats(self) -> None:
+        names = self.session.store.names()
+        if list(self.chats.options) != names:
+            self.chats.options = names
+        if self.chats.value != self.chat_name:
+            self.chats.value = self.chat_name
+
+    def _on_store_change(self, name: str) -> None:
+        self._refresh_chats()
+        if name == self.chat_name and not self.busy:
+            self.render_transcript()
+
+    # transcript -------------------------------------------------------------------------------
+    @property
+    def conversation(self):
+        return self.session.store.get(self.chat_name)
+
+    def render_transcript(self) -> None:
+        conversation = self.conversation
+        self.system.value = conversation.system or ""
+        items = []
+        for t in conversation.turns:
+            for m in t.messages:
+                items.append(Message(m["role"], m["content"]))
+            items.append(Message("assistant", t.answer, on_insert=self.insert_cell))
+        self.transcript.children = items
+
+    def insert_cell(self, text: str) -> None:
+        """Put an answer's code (or its text) into a new cell below the panel's cell.
+
+        In JupyterLab this goes through ipylab's command bridge; where the front end has no
+        ipylab (another client), the code waits for ``%cfai insert``.
+        """
+        code = answer_code(text)
+        lab = self.session.lab
+        if lab is not None and lab.version:
+            lab.commands.execute("notebook:insert-cell-below")
+            lab.commands.execute("notebook:replace-selection", {"text": code})
+            self.status.value = "Inserted the answer's code in a new cell below."
+            return
+        self.session.pending_code = code
+        self.status.value = ("This front end cannot add cells from a widget: run "
+                             "<code>%cfai insert</code> in a cell to put the code below it.")
+
+    # sending --------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        worker = self._worker
+        return worker is not None and worker.is_alive() and self._sink is not None \
+            and self._sink.active
+
+    def _on_text_msg(self, _, content, buffers) -> None:
+        if content.get("event") == "submit":
+            self.submit()
+
+    def submit(self, text: str | None = None) -> threading.Thread | None:
+        """Send the message box (or ``text``); the answer streams in a worker thread."""
+        text = (text if text is not None else self.message.value).strip()
+        if not text or self.busy:
+            return None
+        self.error.value = ""
+        try:
+            model = self.session.catalog.resolve(self.model.value)
+            ask = turn.Ask(model, Parsed(text=text), chat=self.chat_name,
+                           params={"max_tokens": self.max_tokens.value,
+                                   "temperature": self.temperature.value},
+                           system=self.system.value.strip() or None)
+            prepared = turn.prepare(self.session, ask)
+        except CfaiError as err:
+            self.show_error(err)
+            return None
+        self.message.value = ""
+        answer = Message("assistant", "", on_insert=self.insert_cell)
+        self.transcript.children = (*self.transcript.children, Message("user", text), answer)
+        self._cancel = threading.Event()
+        self._sink = PanelSink(self, answer, model.id, self.session.settings.updates_per_second)
+        self.send.disabled, self.stop.disabled = True, False
+        self._worker = threading.Thread(target=self._run, args=(prepared, self._sink, self._cancel),
+                                        name="cfai-panel", daemon=True)
+        self._worker.start()
+        return self._worker
+
+    def _run(self, prepared, sink: PanelSink, cancel: threading.Event) -> None:
+        outcome = turn.execute(self.session, prepared, sink, cancel,
+                               on_stream=lambda s: setattr(self, "_stream", s))
+        with self._lock:
+            if not sink.active:          # Stop already finished this turn in the UI
+                return
+            sink.active = False
+            self._stream = None
+            self.send.disabled, self.stop.disabled = False, True
+            if outcome.error is not None:
+                self.show_error(outcome.error)
+            if outcome.status == "done":
+                self.render_transcript()
+
+    def stop_answer(self) -> None:
+        """Stop the streaming answer now; the partial answer stays, marked."""
+        with self._lock:
+            sink, stream, cancel = self._sink, self._stream, self._cancel
+            if sink is None or not sink.active:
+                return
+            if cancel is not None:
+                cancel.set()
+            if stream is not None:
+                stream.abort()
+            sink.finish("interrupted")
+            sink.active = False
+            self.send.disabled, self.stop.disabled = False, True
+
+    def show_error(self, err: CfaiError) -> None:
+        import html
+        self.error.value = (f"<span style='color:var(--jp-error-color1,#c00)'>"
+                            f"{type(err).__name__}: {html.escape(str(err))}</span>")
+
+    def close(self) -> None:
+        self.stop_answer()
+        self._unsubscribe()
+        self.session.settings.unobserve(self._on_default_model, "default_model")
+        super().close()

@@ -1,0 +1,73 @@
+"""The chat panel in a real kernel, driven by comm messages as a browser drives it."""
+import pytest
+
+from cfai_magic.testing import Reply
+from kernelkit import Widgets, stdout
+
+pytestmark = pytest.mark.kernel
+
+
+def body_text(widgets, message_id):
+    """The Markdown shown by a transcript message (its Output child)."""
+    out = [c for c in widgets.children(message_id)
+           if "cfai-message-body" in widgets.state.get(c, {}).get("_dom_classes", [])]
+    outputs = widgets.state[out[0]].get("outputs") or [] if out else []
+    return outputs[0]["data"]["text/markdown"] if outputs else ""
+
+
+def test_panel_driven_through_comms(kernel, fake_workers_ai):
+    kernel.run("%load_ext cfai_magic")
+    widgets = Widgets(kernel)
+    messages, reply = kernel.run("%cfai panel")
+    for msg in messages:
+        widgets.feed(msg)
+    assert reply["content"]["status"] == "ok"
+    assert any(m["msg_type"] == "display_data" and
+               "application/vnd.jupyter.widget-view+json" in m["content"]["data"] for m in messages)
+    [box] = widgets.find("cfai-input")
+    [send] = widgets.find("cfai-send")
+    [transcript] = widgets.find("cfai-transcript")
+    [status] = widgets.find("cfai-status")
+
+    chunks = [f"part{i} " for i in range(30)]
+    fake_workers_ai.enqueue(Reply(chunks=chunks, drip=0.05))
+    widgets.set(box, value="Hello from the browser")
+    widgets.click(send)
+
+    seen = []
+
+    def answer(ws):
+        kids = ws.children(transcript) if transcript in ws.state else []
+        return kids[-1] if len(kids) == 2 else None
+
+    def record(ws, msg):
+        a = answer(ws)
+        if a:
+            text = body_text(ws, a)
+            if text and (not seen or seen[-1] != text):
+                seen.append(text)
+
+    widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓")
+                 and ws.state[send].get("disabled") is False, on_update=record)
+    final = body_text(widgets, answer(widgets))
+    assert final == "".join(chunks)
+    assert len(seen) >= 3 and all(final.startswith(s.strip()) for s in seen)   # it grew in place
+    assert fake_workers_ai.last.body["messages"] == [
+        {"role": "user", "content": "Hello from the browser"}]
+
+    messages, _ = kernel.run("%cfai history")
+    assert stdout(messages) == f"user: Hello from the browser\nassistant: {''.join(chunks)}\n"
+
+
+def test_enter_in_the_message_box_sends(kernel, fake_workers_ai):
+    kernel.run("%load_ext cfai_magic")
+    widgets = Widgets(kernel)
+    messages, _ = kernel.run("%cfai panel")
+    for msg in messages:
+        widgets.feed(msg)
+    [box] = widgets.find("cfai-input")
+    [status] = widgets.find("cfai-status")
+    widgets.set(box, value="sent with Enter")
+    widgets.send(box, {"method": "custom", "content": {"event": "submit"}})
+    widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))
+    assert fake_workers_ai.last.body["messages"][-1]["content"] == "sent with Enter"

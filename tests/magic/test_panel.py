@@ -1,0 +1,181 @@
+"""ChatPanel without a browser: the widgets' state, against FakeWorkersAI."""
+import time
+
+import pytest
+
+from cfai_magic.testing import Reply
+from cfai_magic.widget import ChatPanel
+from shellkit import cfai, run
+
+
+def session(ip):
+    return ip.magics_manager.registry["CfaiMagics"].session
+
+
+@pytest.fixture
+def panel(ip):
+    p = ChatPanel(session=session(ip))
+    yield p
+    p.close()
+
+
+def wait_for(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def texts(panel):
+    return [(m.role, m.text) for m in panel.transcript.children]
+
+
+def test_send_streams_the_answer(panel, fake):
+    fake.enqueue(chunks=["Hello", " from", " the", " panel"], drip=0.05)
+    panel.message.value = "Hi there"
+    worker = panel.submit()
+    assert panel.message.value == "" and texts(panel)[0] == ("user", "Hi there")
+    wait_for(lambda: panel.transcript.children[-1].text not in ("",))
+    worker.join(5)
+    assert texts(panel) == [("user", "Hi there"), ("assistant", "Hello from the panel")]
+    assert panel.status.value.startswith("✓ @cf/meta/llama-2-7b-chat-int8 · 4 tokens")
+    body = fake.last.body
+    assert body["messages"] == [{"role": "user", "content": "Hi there"}]
+    assert body["max_tokens"] == 256 and body["temperature"] == 0.6 and body["stream"] is True
+    out = panel.transcript.children[-1].body.outputs[0]["data"]
+    assert out["text/markdown"] == "Hello from the panel"
+
+
+def test_partial_answer_shows_while_streaming_and_send_is_disabled(panel, fake):
+    fake.enqueue(Reply.large(40, "tok ", drip=0.03))
+    worker = panel.submit("stream please")
+    wait_for(lambda: "tok tok" in panel.transcript.children[-1].text)
+    assert panel.send.disabled and not panel.stop.disabled
+    assert panel.submit("a second message") is None          # ignored while streaming
+    assert "⏳" in panel.status.value and "tok/s" in panel.status.value
+    worker.join(5)
+    assert not panel.send.disabled and panel.stop.disabled
+    assert panel.transcript.children[-1].text == "tok " * 40
+
+
+def test_stop_mid_stream(panel, fake, ip):
+    panel.submit("first").join(5)
+    fake.enqueue(Reply.large(500, "w ", drip=0.02))
+    worker = panel.submit("long one")
+    wait_for(lambda: panel.transcript.children[-1].text.count("w ") >= 5)
+    start = time.monotonic()
+    panel.stop_answer()
+    assert not panel.send.disabled and panel.stop.disabled
+    worker.join(2)
+    assert not worker.is_alive() and time.monotonic() - start < 0.5
+    wait_for(lambda: fake.last.disconnected, timeout=0.5)
+    answer = panel.transcript.children[-1].text
+    assert answer.startswith("w w ") and answer.endswith("*⏹ interrupted*")
+    assert "⏹ interrupted" in panel.status.value
+    assert [t.messages[0]["content"] for t in session(ip).store.get().turns] == ["first"]
+    fake.reset()
+    panel.submit("after stop").join(5)
+    assert [m["content"] for m in fake.last.body["messages"]] == \
+        ["first", "Echo: first", "after stop"]
+
+
+def test_stop_while_waiting_for_the_first_byte(panel, fake, ip):
+    fake.enqueue("late", delay=3)
+    panel.submit("slow server")
+    time.sleep(0.2)
+    start = time.monotonic()
+    panel.stop_answer()
+    assert time.monotonic() - start < 0.5
+    assert not panel.busy and not panel.send.disabled
+    assert session(ip).store.get().turns == []
+
+
+def test_model_choice_is_the_notebooks_default(panel, ip, fake):
+    panel.model.value = "@cf/mistral/mistral-7b-instruct-v0.1"
+    out = run(ip, "%cfai model")
+    assert "Default model: @cf/mistral/mistral-7b-instruct-v0.1" in out.stdout
+    cfai(ip)
+    assert fake.last.model == "@cf/mistral/mistral-7b-instruct-v0.1"
+    run(ip, "%cfai model llama2")
+    assert panel.model.value == "@cf/meta/llama-2-7b-chat-fp16"
+    assert "context 3,072" in panel.limits.value
+    labels = [label for label, _ in panel.model.options]
+    assert any("sequence 1,800" in label for label in labels)
+
+
+def test_magic_and_panel_share_one_conversation(panel, ip, fake):
+    cfai(ip, "", "from a cell")
+    assert texts(panel) == [("user", "from a cell"), ("assistant", "Echo: from a cell")]
+    panel.submit("from the panel").join(5)
+    out = run(ip, "%cfai history")
+    assert out.stdout.splitlines()[-2:] == ["user: from the panel",
+                                           "assistant: Echo: from the panel"]
+    cfai(ip, "", "back in a cell")
+    assert [m["content"] for m in fake.last.body["messages"]] == [
+        "from a cell", "Echo: from a cell", "from the panel", "Echo: from the panel",
+        "back in a cell"]
+
+
+def test_two_panels_stay_in_sync(panel, ip, fake):
+    other = ChatPanel(session=session(ip))
+    try:
+        panel.submit("hello").join(5)
+        assert texts(other) == texts(panel) == [("user", "hello"), ("assistant", "Echo: hello")]
+        name = other.start_new_chat()
+        assert name in panel.chats.options
+        panel.chats.value = name
+        other.submit("in the new chat").join(5)
+        assert texts(panel) == [("user", "in the new chat"), ("assistant", "Echo: in the new chat")]
+        assert fake.last.body["messages"] == [{"role": "user", "content": "in the new chat"}]
+        cfai(ip, f"--chat {name}", "cell turn")
+        assert texts(panel)[-1] == texts(other)[-1] == ("assistant", "Echo: cell turn")
+    finally:
+        other.close()
+
+
+def test_error_mid_stream_is_one_line_and_changes_nothing(panel, ip, fake):
+    panel.submit("first").join(5)
+    fake.enqueue(text="half an answer then", drop_after=2)
+    panel.submit("second").join(5)
+    assert "StreamError: The connection dropped mid-stream" in panel.error.value
+    assert "\n" not in panel.error.value
+    assert [t.messages[0]["content"] for t in session(ip).store.get().turns] == ["first"]
+    assert panel.transcript.children[-1].text == "half an "          # the partial stays shown
+    assert not panel.send.disabled
+    panel.submit("third").join(5)
+    assert panel.error.value == ""
+    assert [m["content"] for m in fake.last.body["messages"]] == ["first", "Echo: first", "third"]
+
+
+def test_bad_input_in_the_panel(panel, fake):
+    panel.max_tokens.value = 5000
+    panel.model.value = "@cf/meta/llama-2-7b-chat-int8"
+    assert panel.submit("too long an answer") is None
+    assert "LimitExceeded" in panel.error.value and fake.requests == []
+
+
+def test_system_prompt_and_new_chat(panel, fake, ip):
+    panel.system.value = "Answer in French."
+    panel.submit("hello").join(5)
+    assert fake.last.body["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert session(ip).store.get().system == "Answer in French."
+    panel.start_new_chat()
+    assert panel.chat_name == "chat-1" and texts(panel) == [] and panel.system.value == ""
+
+
+def test_insert_as_cell_falls_back_to_percent_cfai_insert(panel, fake, ip):
+    fake.enqueue("Here you go:\n```python\nprint(42)\n```")
+    panel.submit("code please").join(5)
+    panel.transcript.children[-1].insert.click()
+    assert "%cfai insert" in panel.status.value
+    run(ip, "%cfai insert")
+    assert ip.rl_next_input == "print(42)"
+
+
+def test_panel_magic_displays_a_panel(ip, fake):
+    out = run(ip, "%cfai panel --chat side")
+    assert out.error is None
+    assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in out.outputs)
+    assert "side" in session(ip).store.names()
