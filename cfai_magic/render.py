@@ -94,6 +94,13 @@ class StreamRenderer:
                                display_id=self.display_id)
         self.updates += 1
 
+    def waiting(self, text: str) -> None:
+        """Say what the wait is for, in the status line (gone when the answer comes)."""
+        if self.mode == "print":
+            self.printer(f"⏳ {text}")
+        else:
+            self._update(self._bundle(f"⏳ {self.model} · {text}", False))
+
     def feed(self, piece: str) -> None:
         self.parts.append(piece)
         self.tokens += 1

@@ -5,6 +5,7 @@ of the other, and a turn made in one continues in the other.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 
@@ -81,15 +82,15 @@ class Session:
         self._said.add(key)
         return True
 
-    def target(self) -> tuple[str, str, str, Secret]:
+    def target(self, notify=None) -> tuple[str, str, str, Secret]:
         """(kind, base_url, account_id, token) of the backend in use."""
         backend = self.backend
         if backend == "auto":
             backend = "cloudflare" if self.has_credentials() else "local"
         if backend == "local":
-            from .local import ensure_backend
-            url, account, token = ensure_backend(self.settings)
-            return "local", url, account, Secret(token)
+            from .local.runtime import ensure_backend
+            info = ensure_backend(self.settings.local_idle_timeout, notify)
+            return "local", info["url"], "local", Secret(info["token"] or "local")
         creds = config.credentials(self._account_id, self._token)
         if backend == "cloudflare":
             url = os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL
@@ -97,12 +98,13 @@ class Session:
             url = backend
         return backend, config.check_base_url(url), creds.account_id, creds.token
 
-    def client(self):
+    def client(self, notify=None):
         """A WorkersAI for the current backend and settings (reused while they hold)."""
         from .client import WorkersAI
-        kind, url, account, token = self.target()
+        kind, url, account, token = self.target(notify)
         s = self.settings
-        key = (kind, url, account, id(token), s.timeout, s.max_retries, id(self.cassette))
+        fingerprint = hashlib.sha256(token.reveal().encode()).hexdigest()[:16]
+        key = (kind, url, account, fingerprint, s.timeout, s.max_retries, id(self.cassette))
         with self._lock:
             if self._client is None or self._client_key != key:
                 session = self.cassette.session() if self.cassette else None

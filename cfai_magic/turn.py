@@ -97,11 +97,20 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
     outcome = Outcome("error")
     stream = None
     started = False
+
+    def notify(text: str) -> None:          # e.g. the local model is starting
+        nonlocal started
+        if not started:
+            sink.start()
+            started = True
+        sink.waiting(text)
+
     try:
-        client = session.client()
+        client = session.client(notify)
         outcome.backend = client.backend
-        sink.start()
-        started = True
+        if not started:
+            sink.start()
+            started = True
         if ask.stream:
             stream = client.stream(ask.model.id, cancel=cancel, **prepared.request)
             if on_stream:
@@ -136,6 +145,9 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
     if outcome.status == "done" and prepared.conversation is not None:
         prepared.conversation.commit(prepared.plan, outcome.text, ask.model.id)
     if started:
-        sink.finish(outcome.status, usage=outcome.usage, backend=outcome.backend,
+        backend = outcome.backend
+        if outcome.served_by and outcome.served_by != ask.model.id:
+            backend = f"{backend} ({outcome.served_by})"
+        sink.finish(outcome.status, usage=outcome.usage, backend=backend,
                     metadata=outcome.metadata)
     return outcome

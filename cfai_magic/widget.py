@@ -72,6 +72,10 @@ class PanelSink:
         if self.active:
             self.panel.status.value = self.status("streaming") + " · waiting"
 
+    def waiting(self, text: str) -> None:
+        if self.active:
+            self.panel.status.value = f"⏳ {self.model} · {text}"
+
     def feed(self, piece: str) -> None:
         self.parts.append(piece)
         self.tokens += 1

