@@ -3,7 +3,8 @@
 Prints model load time (the server's, and raw Llama's), then the median over --runs of time to
 first token and decode tokens/s ((n-1) / (last - first)) through `cfai-local serve` (a separate
 process, read with WorkersAI.stream over loopback) and through llama-cpp-python's
-create_completion in this process, and their ratio/difference.
+create_completion in this process, and their ratio/difference. Both evaluate the whole prompt
+each time (the server does, so that a seed always gives the same text).
 Targets: server tokens/s >= 0.9x raw; first token within +20 ms of raw.
 Usage: python benchmarks/bench_local.py [--runs 5] [--tokens 128] [--quick]
 """
@@ -69,6 +70,7 @@ def main(argv=None):
                                        top_k=40, repetition_penalty=1.1))
 
         def via_raw():
+            llm.reset()        # as the server does: the whole prompt evaluated each time
             return timed(c["choices"][0]["text"] for c in
                          llm.create_completion(PROMPT, stream=True, **settings))
 

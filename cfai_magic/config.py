@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import Configurable
 
 from .errors import ConfigError
@@ -33,9 +33,16 @@ class Settings(Configurable):
                               "before any text has arrived.").tag(config=True)
     updates_per_second = Float(20.0, help="Most display updates per second while an answer "
                                           "streams.").tag(config=True)
-    display_mode = Enum(["auto", "rich", "print"], "auto",
+    display_mode = Enum(["auto", "rich", "print", "final"], "auto",
                         help="rich: one output updated in place; print: chunks printed as "
-                             "they come (terminal IPython). auto picks.").tag(config=True)
+                             "they come (terminal IPython); final: one output when the answer "
+                             "is complete (batch runs such as nbval). auto picks rich or print. "
+                             "Default from CFAI_DISPLAY.").tag(config=True)
+    @default("display_mode")
+    def _display_from_env(self):
+        mode = os.environ.get("CFAI_DISPLAY", "auto")
+        return mode if mode in ("auto", "rich", "print", "final") else "auto"
+
     local_idle_timeout = Float(900.0, help="Seconds the shared local backend stays up with "
                                            "no requests.").tag(config=True)
 

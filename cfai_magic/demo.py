@@ -1,34 +1,85 @@
-"""A short scripted demo in the terminal: a streamed answer, a chat that continues, an error.
+"""cfai-demo: the demo notebooks, offline, on the embedded local model.
 
-Runs against FakeWorkersAI, so it needs no account and no network.
+    cfai-demo            start the shared local backend, then JupyterLab on notebooks/
+                         with the quick start open
+    cfai-demo --check    run the quick start headless, live (no cassette), and print its answers
 """
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
 import sys
 import time
-
-from .errors import CfaiError
-from .testing import FakeWorkersAI, Reply
+from pathlib import Path
 
 
-def main() -> int:
-    with FakeWorkersAI() as fake:
-        client = fake.client()
-        fake.enqueue(Reply(text="Hello, World first appeared in Brian Kernighan's 1972 "
-                                "tutorial for the B language, then in The C Programming "
-                                "Language (1978).", drip=0.04))
-        print("> What is the origin of the phrase Hello, World?\n")
-        start = time.monotonic()
-        stream = client.stream("llama2", messages=[
-            {"role": "user", "content": "What is the origin of the phrase Hello, World?"}])
-        for piece in stream:
-            print(piece, end="", flush=True)
-        print(f"\n\n[{len(stream.text.split())} words in {time.monotonic() - start:.1f} s, "
-              f"usage {stream.usage}]\n")
-        fake.enqueue(status=401, code=10000, message="Authentication error")
-        try:
-            client.run("llama2", prompt="hi")
-        except CfaiError as err:
-            print(f"An error is one line: {type(err).__name__}: {err}")
-    return 0
+def find_notebooks(given: str | None) -> Path:
+    for candidate in ([Path(given)] if given else
+                      [Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]):
+        if (candidate / "01-quickstart.ipynb").exists():
+            return candidate
+    raise SystemExit("cfai-demo: no notebooks/01-quickstart.ipynb here; run it from a clone of "
+                     "cfai_magic or pass --notebooks DIR")
+
+
+def warm_up() -> None:
+    """Start (or find) the shared local backend and say how it answers."""
+    from .client import WorkersAI
+    from .local import ensure_backend
+    start = time.monotonic()
+    info = ensure_backend()
+    client = WorkersAI("local", info["token"], base_url=info["url"])
+    stream = client.stream("@local/gemma-3-270m", prompt="Say hello.", max_tokens=16,
+                           temperature=0)
+    text = "".join(stream)
+    print(f"cfai-demo: local model ready at {info['url']} in {time.monotonic() - start:.1f} s "
+          f"({stream.served_by}); it says: {text!r}")
+
+
+def check(folder: Path) -> int:
+    """The quick start, live: every cell's text output, as a reader would see it."""
+    from .testing.notebooks import execute
+    env_has_creds = os.environ.get("CLOUDFLARE_API_TOKEN")
+    print(f"cfai-demo: running {folder / '01-quickstart.ipynb'} live on "
+          f"{'Cloudflare' if env_has_creds else 'the embedded local model'}")
+    nb = execute(folder / "01-quickstart.ipynb", mode="record", cassette=_scratch())
+    failures = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        print(f"\n>>> {cell.source}")
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                print(out.text.rstrip())
+            elif out.output_type == "error":
+                failures += "raises-exception" not in cell.metadata.get("tags", [])
+                print(f"{out.ename}: {out.evalue}")
+            else:
+                print(out.get("data", {}).get("text/plain", "").rstrip())
+    print(f"\ncfai-demo: {'OK' if not failures else f'{failures} unexpected errors'}")
+    return 1 if failures else 0
+
+
+def _scratch() -> Path:
+    import tempfile
+    return Path(tempfile.mkdtemp(prefix="cfai-demo-")) / "cassette.json"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="cfai-demo", description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="run the quick start headless")
+    ap.add_argument("--notebooks", help="the notebooks folder (default: ./notebooks)")
+    ap.add_argument("--port", type=int, default=8888)
+    args = ap.parse_args(argv)
+    folder = find_notebooks(args.notebooks)
+    if args.check:
+        return check(folder)
+    warm_up()
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}",
+           f"--port={args.port}", "01-quickstart.ipynb"]
+    print("cfai-demo: starting JupyterLab (Ctrl-C to stop): " + " ".join(cmd[1:]))
+    return subprocess.call(cmd, cwd=folder)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def _subcommands() -> MagicArgumentParser:
     add("record", "Record every answer into a cassette file.",
         (["path"], dict()))
     add("replay", "Answer from a cassette file: no network, no credentials.",
-        (["path"], dict()))
+        (["path"], dict()),
+        (["--auto"], dict(action="store_true", help="record what the cassette lacks")))
     add("cassette", "Show the cassette, or turn it off.",
         (["state"], dict(nargs="?", choices=["off", "status"])))
     return parser
@@ -170,6 +171,9 @@ class CfaiMagics(Magics, Settings):
         return "print" if type(self.shell).__name__ == "TerminalInteractiveShell" else "rich"
 
     def _backend_notice(self) -> str | None:
+        cassette = self.session.cassette
+        if cassette is not None and cassette.mode != "record":
+            return None
         if self.session.backend == "auto" and not self.session.has_credentials() \
                 and self.session.once("local-backend"):
             return ("No Cloudflare credentials: answering with the embedded local model "
@@ -231,11 +235,11 @@ class CfaiMagics(Magics, Settings):
 
     def _cmd_save(self, args):
         path = self.session.store.save(args.file)
-        print(f"Saved {len(self.session.store.names())} conversations to {path}")
+        print(f"Saved {len(self.session.store.names())} conversations to {_shown(path)}")
 
     def _cmd_load(self, args):
         path, names = self.session.store.load(args.file)
-        print(f"Loaded {', '.join(names) or 'no conversations'} from {path}")
+        print(f"Loaded {', '.join(names) or 'no conversations'} from {_shown(path)}")
 
     def _cmd_login(self, args):
         account = getpass.getpass("Cloudflare account id (hidden): ")
@@ -279,8 +283,9 @@ class CfaiMagics(Magics, Settings):
 
     def _cmd_replay(self, args):
         from .cassette import Cassette
-        self.session.cassette = Cassette(args.path, "replay")
-        print(f"Replaying answers from {args.path} (no network)")
+        self.session.cassette = Cassette(args.path, "auto" if args.auto else "replay")
+        print(f"Replaying answers from {args.path}"
+              + (", recording what it lacks" if args.auto else " (no network)"))
 
     def _cmd_cassette(self, args):
         if args.state == "off":
@@ -302,6 +307,13 @@ class CfaiMagics(Magics, Settings):
             return []
         cut = len(typed) - len(event.symbol)
         return [c[cut:] for c in candidates if c.startswith(typed)]
+
+
+def _shown(path) -> str:
+    """A path as the user would write it: relative when it is under the working directory."""
+    import os
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else str(path)
 
 
 def _line_help() -> str:

@@ -3,7 +3,8 @@
 Rich mode (a kernel): one display_id; at most ``updates_per_second`` updates while streaming,
 then one final update with the whole answer and a compact footer; the final output's metadata
 (``cfai``) names the model, parameters, usage and backend. Print mode (terminal IPython): chunks
-are printed as they come.
+are printed as they come. Final mode (batch runs: tools such as nbval that ignore display
+updates): nothing until the answer is complete, then the same final output as rich mode.
 """
 from __future__ import annotations
 
@@ -58,15 +59,19 @@ class StreamRenderer:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def status(self, state: str, usage: dict | None = None, backend: str = "") -> str:
+    def status(self, state: str, usage: dict | None = None, backend: str = "",
+               replayed: bool = False) -> str:
         elapsed = self.clock() - self._start
         tokens = (usage or {}).get("completion_tokens") or self.tokens
         rate = self.tokens / (self.clock() - self._first) if self._first and self.tokens > 1 \
             and self.clock() > self._first else 0.0
         bits = [f"{ICONS[state]} {self.model}", f"{tokens} tokens"]
-        if rate:
-            bits.append(f"{rate:.1f} tok/s")
-        bits.append(f"{elapsed:.1f} s")
+        if replayed:                      # a cassette answers at once: no timing to show
+            bits.append("replayed")
+        else:
+            if rate:
+                bits.append(f"{rate:.1f} tok/s")
+            bits.append(f"{elapsed:.1f} s")
         if backend:
             bits.append(backend)
         return " · ".join(bits)
@@ -86,6 +91,8 @@ class StreamRenderer:
         return {"text/markdown": (text + small) if text else small.lstrip(), "text/plain": plain}
 
     def start(self) -> None:
+        if self.mode == "final":
+            return
         if self.mode == "print":
             for notice in self.notices:
                 self.printer(notice)
@@ -96,6 +103,8 @@ class StreamRenderer:
 
     def waiting(self, text: str) -> None:
         """Say what the wait is for, in the status line (gone when the answer comes)."""
+        if self.mode == "final":
+            return
         if self.mode == "print":
             self.printer(f"⏳ {text}")
         else:
@@ -109,18 +118,25 @@ class StreamRenderer:
             self._first = now
         if self.mode == "print":
             self.printer(piece, end="", flush=True)
-        elif now - self._last >= self.interval:
+        elif self.mode == "rich" and now - self._last >= self.interval:
             self._last = now
             self._update(self._bundle(self.status("streaming"), False))
 
     def _update(self, bundle: dict, metadata: dict | None = None) -> None:
-        if self._handle is not None:
+        if self.mode == "final":
+            display(bundle, raw=True, metadata=metadata or {})
+            self.updates += 1
+        elif self._handle is not None:
             self._handle.update(bundle, raw=True, metadata=metadata or {})
             self.updates += 1
 
     def finish(self, state: str, *, usage=None, backend: str = "", metadata=None) -> str:
         """The final update: the whole answer and the footer. Returns the footer."""
-        footer = self.status(state, usage, backend)
+        footer = self.status(state, usage, backend, (metadata or {}).get("replayed", False))
+        if state == "error" and not self.parts:     # nothing to keep: the error line says it
+            if self.mode == "rich":
+                self._update({"text/plain": ""}, {"cfai": metadata or {}})
+            return footer
         if self.mode == "print":
             self.printer(("\n" if self.parts else "") + footer)
             return footer

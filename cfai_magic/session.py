@@ -23,7 +23,8 @@ class Session:
         self.store = ChatStore()
         self.catalog = Catalog()
         self.backend = os.environ.get("CFAI_BACKEND", "auto")
-        self.cassette = None                  # set by %cfai record / replay
+        from .cassette import Cassette
+        self.cassette = Cassette.from_env()   # or %cfai record / replay
         self.pending_code: str | None = None  # picked with a panel's "Insert as cell"
         self._account_id: str | None = None   # from %cfai login
         self._token: Secret | None = None
@@ -84,6 +85,14 @@ class Session:
 
     def target(self, notify=None) -> tuple[str, str, str, Secret]:
         """(kind, base_url, account_id, token) of the backend in use."""
+        if self.cassette is not None and self.cassette.mode in ("replay", "auto"):
+            from .cassette import REPLAY_URL
+            if self.cassette.mode == "auto":
+                self.cassette.forward = lambda: self._real_target()[1:]
+            return "cassette", REPLAY_URL, "cassette", Secret("cassette")
+        return self._real_target(notify)
+
+    def _real_target(self, notify=None) -> tuple[str, str, str, Secret]:
         backend = self.backend
         if backend == "auto":
             backend = "cloudflare" if self.has_credentials() else "local"
@@ -107,10 +116,9 @@ class Session:
         key = (kind, url, account, fingerprint, s.timeout, s.max_retries, id(self.cassette))
         with self._lock:
             if self._client is None or self._client_key != key:
-                session = self.cassette.session() if self.cassette else None
                 self._client = WorkersAI(account, token, base_url=url, timeout=s.timeout,
                                          max_retries=s.max_retries, catalog=self.catalog,
-                                         session=session)
+                                         cassette=self.cassette)
                 self._client_key = key
             return self._client
 

@@ -49,6 +49,7 @@ class Outcome:
     error: CfaiError | None = None
     backend: str = ""
     served_by: str | None = None
+    replayed: bool = False
     elapsed: float = 0.0
     metadata: dict = field(default_factory=dict)
 
@@ -120,13 +121,14 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
                 feed(piece)
             outcome.text, outcome.usage = stream.text, stream.usage
             outcome.backend = stream.backend or outcome.backend
-            outcome.served_by = stream.served_by
+            outcome.served_by, outcome.replayed = stream.served_by, stream.replayed
             outcome.status = "interrupted" if cancel.is_set() and not stream.done else "done"
         else:
             result = client.run(ask.model.id, **prepared.request)
             sink.feed(result.text)
             outcome.text, outcome.usage = result.text, result.usage
             outcome.backend, outcome.served_by = result.backend, result.served_by
+            outcome.replayed = result.replayed
             outcome.status = "done"
     except KeyboardInterrupt:
         if stream is not None:
@@ -141,6 +143,7 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         "model": ask.model.id, "params": {k: v for k, v in prepared.request.items()
                                           if k not in ("prompt", "messages")},
         "usage": outcome.usage, "backend": outcome.backend, "served_by": outcome.served_by,
+        "replayed": outcome.replayed,
         "status": outcome.status, "chat": None if ask.once else ask.chat}
     if outcome.status == "done" and prepared.conversation is not None:
         prepared.conversation.commit(prepared.plan, outcome.text, ask.model.id)

@@ -6,7 +6,8 @@ import os
 import pytest
 
 ISOLATED = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CFAI_BASE_URL", "CFAI_CASSETTE",
-            "CFAI_CASSETTE_MODE", "CFAI_BACKEND", "JPY_SESSION_NAME")
+            "CFAI_CASSETTE_MODE", "CFAI_BACKEND", "CFAI_DISPLAY", "CFAI_NOTEBOOK_MODE",
+            "JPY_SESSION_NAME")
 
 
 @pytest.fixture(autouse=True)

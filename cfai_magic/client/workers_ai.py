@@ -26,6 +26,7 @@ class Result:
     backend: str = ""
     served_by: str | None = None
     params: dict = field(default_factory=dict)
+    replayed: bool = False
 
     def __str__(self) -> str:
         return self.text
@@ -40,6 +41,8 @@ def backend_name(base_url: str, headers=None) -> str:
         return "cloudflare"
     if host == "gateway.ai.cloudflare.com":
         return "gateway"
+    if host.endswith(".invalid"):
+        return "cassette"
     return "local" if config.is_loopback(host) else host
 
 
@@ -61,6 +64,7 @@ class Stream:
         self.backend = ""
         self.served_by: str | None = None
         self.done = False
+        self.replayed = False
         self._body = body
         self._cancel = cancel or threading.Event()
         self._parts: list[str] = []
@@ -98,6 +102,7 @@ class Stream:
             self._response = response
             self.backend = backend_name(self.client.base_url, response.headers)
             self.served_by = response.headers.get("X-Cfai-Served-By")
+            self.replayed = response.headers.get("X-Cfai-Cassette") == "replay"
             if "text/event-stream" not in response.headers.get("Content-Type", ""):
                 result = self.client._result(self.model, response, self._body)
                 self.usage = result.usage
@@ -139,6 +144,7 @@ class Stream:
                     parts.append(piece)
                     yield piece
             self.done = True
+            self.client._record(self, self._body, parts)
         except StreamError as err:
             if cancelled():
                 return
@@ -179,13 +185,17 @@ class WorkersAI:
 
     def __init__(self, account_id: str | None = None, api_token=None, base_url: str | None = None,
                  gateway: str | None = None, timeout: float = 60.0, max_retries: int = 3, *,
-                 backoff: float = 0.5, catalog: Catalog | None = None, session=None):
+                 backoff: float = 0.5, catalog: Catalog | None = None, session=None,
+                 cassette=None):
         self._creds = config.credentials(account_id, api_token)
         default = config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL
         self.base_url = config.check_base_url(
             base_url or os.environ.get(config.ENV_BASE_URL) or default)
         self.gateway = gateway
         self.catalog = catalog or _DEFAULT_CATALOG
+        self.cassette = cassette
+        if cassette is not None and session is None:
+            session = cassette.session()
         self.transport = Transport(timeout=timeout, max_retries=max_retries, backoff=backoff,
                                    session=session)
 
@@ -228,6 +238,12 @@ class WorkersAI:
         body.update({k: v for k, v in params.items() if v is not None})
         return spec.id, body
 
+    def _record(self, answer, body: dict, chunks: list[str]) -> None:
+        """Give a complete answer that came from a real backend to the cassette."""
+        if self.cassette is not None and not answer.replayed:
+            self.cassette.record(backend=answer.backend, model=answer.model, body=body,
+                                 chunks=chunks, usage=answer.usage, served_by=answer.served_by)
+
     def _send(self, model: str, body: dict, stream: bool):
         return self.transport.send("POST", self.url(model), headers=self._headers(), json=body,
                                    stream=stream)
@@ -246,17 +262,20 @@ class WorkersAI:
         text = text if isinstance(text, str) else json.dumps(text)
         params = {k: v for k, v in body.items() if k not in ("prompt", "messages", "stream")}
         return Result(text, model, result.get("usage"), backend_name(self.base_url, response.headers),
-                      response.headers.get("X-Cfai-Served-By"), params)
+                      response.headers.get("X-Cfai-Served-By"), params,
+                      response.headers.get("X-Cfai-Cassette") == "replay")
 
     def run(self, model: str, prompt: str | None = None, messages: list | None = None,
             max_tokens: int | None = None, **params) -> Result:
         """The whole answer at once."""
         model, body = self.body(model, prompt, messages, max_tokens, False, **params)
         try:
-            return self.transport.call(lambda: self._result(model, self._send(model, body, False),
-                                                            body))
+            result = self.transport.call(
+                lambda: self._result(model, self._send(model, body, False), body))
         except CfaiError as err:
             raise self._scrub(err) from None
+        self._record(result, body, [result.text])
+        return result
 
     def stream(self, model: str, prompt: str | None = None, messages: list | None = None,
                max_tokens: int | None = None, *, cancel: threading.Event | None = None,

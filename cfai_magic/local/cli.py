@@ -26,8 +26,9 @@ def serve(args) -> int:
     print(f"cfai-local: use base_url={server.url} "
           f"({'the token you gave' if args.token else 'any token, any account id'})", flush=True)
     if args.record:
+        from .. import __version__
         write_record(args.record_path, {"url": server.url, "token": args.token, "pid": os.getpid(),
-                                        "model": model.name})
+                                        "model": model.name, "version": __version__})
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         server.serve_forever(poll_interval=0.2)

@@ -12,7 +12,7 @@ import threading
 import time
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
-TURN_STOPS = ["\nQuestion:", "Question:", "\nUser:", "\n\n\n"]
+TURN_STOPS = ["\nQuestion:", "Question:", "\nAnswer:", "\nQ:", "\nA:", "\nUser:", "\n\n\n"]
 
 
 def default_model_path() -> str:
@@ -71,6 +71,10 @@ class LocalModel:
                   presence_penalty=float(presence_penalty or 0.0))
         if seed is not None:
             kw["seed"] = int(seed)
+        # Evaluate the whole prompt every time. Reusing the cached prefix of the last request
+        # is faster, but changes the floating-point path, and with it the sampled text: the
+        # same seed must give the same answer whatever was asked before.
+        self.llm.reset()
         for chunk in self.llm.create_completion(text, **kw):
             choice = chunk["choices"][0]
             yield choice["text"], choice.get("finish_reason")

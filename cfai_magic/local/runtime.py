@@ -110,9 +110,12 @@ def installed() -> bool:
 
 def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
     """The running shared backend's record, starting one if none answers."""
+    from .. import __version__
     info = read_record()
     if info and pid_alive(info.get("pid")):
-        return info
+        if info.get("version") == __version__:
+            return info
+        stop_backend()                  # started by another version of cfai_magic
     if not installed():
         raise ConfigError(
             "No Cloudflare credentials, and the embedded local model is not installed",
@@ -121,7 +124,8 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
     path = record_path()
     with _locked(path.with_suffix(".lock")):
         info = read_record(path)
-        if info and pid_alive(info.get("pid")) and answers(info):
+        if info and pid_alive(info.get("pid")) and answers(info) \
+                and info.get("version") == __version__:
             return info
         if notify:
             notify("starting the embedded local model (once per machine)…")

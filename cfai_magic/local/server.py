@@ -136,6 +136,7 @@ class LocalBackend:
         params = {k: request.body[k] for k in SAMPLING if k in request.body}
         stream = request.stream
         pieces: list[str] = []
+        held = ""          # whitespace waits for the next word, so answers never end in it
         gen = self.model.generate(text, max_tokens=max_tokens, stop=stops, **params)
         try:
             if stream:
@@ -147,7 +148,11 @@ class LocalBackend:
                 self.generated += 1
                 if not pieces:
                     piece = piece.lstrip()      # answers start with a word, as on Workers AI
+                if piece and not piece.strip():
+                    held += piece
+                    continue
                 if piece:
+                    piece, held = held + piece, ""
                     pieces.append(piece)
                     if stream:
                         handler.wfile.write(chunk(sse({"response": piece})))

@@ -128,3 +128,16 @@ def test_waiting_requests_are_served_in_order(backend, local_client):
 def test_models_search(local_client):
     names = [m["name"] for m in local_client.models()]
     assert "@local/gemma-3-270m" in names and "@cf/meta/llama-2-7b-chat-fp16" in names
+
+
+def test_same_seed_same_text_whatever_was_asked_before(local_client):
+    def ask():
+        return local_client.run("@local/gemma-3-270m", messages=HELLO, max_tokens=30,
+                                temperature=0.7, seed=1).text
+    first = ask()
+    local_client.run("@local/gemma-3-270m", prompt="Something else entirely, to change the "
+                                                   "cache", max_tokens=10, seed=3)
+    local_client.run("@local/gemma-3-270m",
+                     messages=HELLO + [{"role": "assistant", "content": "x"},
+                                       {"role": "user", "content": "more"}], max_tokens=5)
+    assert ask() == first

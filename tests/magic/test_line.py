@@ -66,7 +66,7 @@ def test_save_and_load_survive_a_restart(ip, fake, tmp_path, monkeypatch):
     cfai(ip, "-s 'Be kind.'", "remember me")
     out = run(ip, "%cfai save")
     path = tmp_path / "notebook.cfai-chats.json"
-    assert path.exists() and str(path) in out.stdout
+    assert path.exists() and "notebook.cfai-chats.json" in out.stdout
     saved = json.loads(path.read_text())
     assert saved["chats"]["default"]["system"] == "Be kind."
     assert fake.token not in path.read_text() and fake.account_id not in path.read_text()

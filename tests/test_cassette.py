@@ -1,0 +1,98 @@
+"""Cassettes: record through the client, replay with no network and no credentials."""
+import json
+
+import pytest
+
+from cfai_magic import errors
+from cfai_magic.cassette import REPLAY_URL, Cassette
+from cfai_magic.client import WorkersAI
+from cfai_magic.testing import Reply
+
+MESSAGES = [{"role": "user", "content": "What is the origin of the phrase Hello, World"}]
+
+
+def replay_client(path, mode="replay"):
+    return WorkersAI("cassette", "cassette", base_url=REPLAY_URL, cassette=Cassette(path, mode))
+
+
+def test_record_then_replay_offline(fake_workers_ai, tmp_path):
+    path = tmp_path / "c.json"
+    fake_workers_ai.enqueue(Reply(chunks=["It ", "began ", "in ", "1972."]), "A story.")
+    rec = fake_workers_ai.client(cassette=Cassette(path, "record"))
+    stream = rec.stream("llama2-int8", messages=MESSAGES, seed=1, max_tokens=64)
+    assert list(stream) == ["It ", "began ", "in ", "1972."]
+    assert rec.run("mistral", prompt="Tell me a story", temperature=0).text == "A story."
+    text = path.read_text()
+    assert fake_workers_ai.token not in text and fake_workers_ai.account_id not in text
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    first = data["interactions"][0]
+    assert first["request"] == {"backend": "fake", "model": "@cf/meta/llama-2-7b-chat-int8",
+                                "body": {"max_tokens": 64, "messages": MESSAGES, "seed": 1}}
+    assert first["response"]["chunks"] == ["It ", "began ", "in ", "1972."]
+
+    fake_workers_ai.stop()                       # no server, no real credentials
+    offline = replay_client(path)
+    replayed = offline.stream("llama2-int8", messages=MESSAGES, seed=1, max_tokens=64)
+    assert list(replayed) == ["It ", "began ", "in ", "1972."]
+    assert replayed.usage == first["response"]["usage"] and replayed.backend == "fake"
+    assert replayed.replayed
+    # recorded as a stream, asked for whole: same text
+    assert offline.run("llama2-int8", messages=MESSAGES, seed=1, max_tokens=64).text == \
+        "It began in 1972."
+    assert offline.run("mistral", prompt="Tell me a story", temperature=0).text == "A story."
+
+
+def test_a_miss_in_replay_is_one_line(tmp_path):
+    path = tmp_path / "c.json"
+    Cassette(path, "record").save()
+    client = replay_client(path)
+    with pytest.raises(errors.CassetteMiss) as info:
+        client.run("llama2", prompt="Explain the difference between lists and tuples in Python "
+                                    "please")
+    text = str(info.value)
+    assert text.startswith("No recording in c.json for @cf/meta/llama-2-7b-chat-fp16: "
+                           "'Explain the difference between lists and tuples in …'")
+    assert "\n" not in text
+    with pytest.raises(errors.CassetteMiss):     # parameters are part of the match
+        client.run("llama2", prompt="x", seed=1)
+
+
+def test_auto_replays_what_it_has_and_records_the_rest(fake_workers_ai, tmp_path):
+    path = tmp_path / "c.json"
+    rec = fake_workers_ai.client(cassette=Cassette(path, "record"))
+    rec.run("llama2", prompt="one")
+    fake_workers_ai.reset()
+    auto = fake_workers_ai.client(cassette=Cassette(path, "auto"))
+    assert auto.run("llama2", prompt="one").text == "Echo: one"
+    assert auto.run("llama2", prompt="two").text == "Echo: two"
+    assert [r.body["prompt"] for r in fake_workers_ai.requests] == ["two"]
+    assert len(json.loads(path.read_text())["interactions"]) == 2
+
+
+def test_identical_requests_replay_in_order_then_the_last(fake_workers_ai, tmp_path):
+    path = tmp_path / "c.json"
+    fake_workers_ai.enqueue("first answer", "second answer")
+    rec = fake_workers_ai.client(cassette=Cassette(path, "record"))
+    rec.run("llama2", prompt="same")
+    rec.run("llama2", prompt="same")
+    client = replay_client(path)
+    assert [client.run("llama2", prompt="same").text for _ in range(3)] == \
+        ["first answer", "second answer", "second answer"]
+
+
+def test_models_search_in_replay_needs_no_network(tmp_path):
+    path = tmp_path / "c.json"
+    Cassette(path, "record").save()
+    assert "@cf/meta/llama-2-7b-chat-fp16" in [m["name"] for m in replay_client(path).models()]
+
+
+def test_bad_cassettes(tmp_path):
+    with pytest.raises(errors.InputError, match="No cassette at"):
+        Cassette(tmp_path / "missing.json", "replay")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    with pytest.raises(errors.InputError, match="is not a cfai cassette"):
+        Cassette(bad, "replay")
+    with pytest.raises(errors.InputError, match="Unknown cassette mode"):
+        Cassette(bad, "rewind")
