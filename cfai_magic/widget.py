@@ -8,14 +8,13 @@ turn made anywhere (a cell, another panel) shows in every panel on that conversa
 from __future__ import annotations
 
 import threading
-import time
 
 import ipywidgets as w
 
 from . import turn
 from .errors import CfaiError
 from .parsing import Parsed
-from .render import ICONS, answer_code
+from .render import Meter, answer_code
 from .session import Session, current
 
 
@@ -53,45 +52,28 @@ class PanelSink:
 
     def __init__(self, panel: "ChatPanel", message: Message, model: str, rate: float):
         self.panel, self.message, self.model = panel, message, model
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.parts: list[str] = []
-        self.tokens = 0
+        self.meter = Meter(rate)
         self.active = True
-        self._start = self._last = time.monotonic()
-        self._first = None
-
-    def status(self, state: str) -> str:
-        elapsed = time.monotonic() - self._start
-        rate = self.tokens / (time.monotonic() - self._first) if self._first and self.tokens > 1 else 0
-        bits = [f"{ICONS[state]} {self.model}", f"{self.tokens} tokens"]
-        if rate:
-            bits.append(f"{rate:.1f} tok/s")
-        return " · ".join(bits + [f"{elapsed:.1f} s"])
 
     def start(self) -> None:
         if self.active:
-            self.panel.status.value = self.status("streaming") + " · waiting"
+            self.panel.status.value = self.meter.status(self.model, "streaming") + " · waiting"
 
     def waiting(self, text: str) -> None:
         if self.active:
             self.panel.status.value = f"⏳ {self.model} · {text}"
 
     def feed(self, piece: str) -> None:
-        self.parts.append(piece)
-        self.tokens += 1
-        now = time.monotonic()
-        if self._first is None:
-            self._first = now
-        if self.active and now - self._last >= self.interval:
-            self._last = now
-            self.message.set_text("".join(self.parts))
-            self.panel.status.value = self.status("streaming")
+        if self.meter.add(piece) and self.active:
+            self.message.set_text(self.meter.text)
+            self.panel.status.value = self.meter.status(self.model, "streaming")
 
-    def finish(self, state: str, **_) -> None:
+    def finish(self, state: str, *, usage=None, backend: str = "", metadata=None) -> None:
         if self.active:
-            self.message.set_text("".join(self.parts) + ("\n\n*⏹ interrupted*"
-                                                        if state == "interrupted" else ""))
-            self.panel.status.value = self.status(state)
+            self.message.set_text(self.meter.text + ("\n\n*⏹ interrupted*"
+                                                     if state == "interrupted" else ""))
+            self.panel.status.value = self.meter.status(
+                self.model, state, usage, backend, (metadata or {}).get("replayed", False))
 
 
 class ChatPanel(w.VBox):

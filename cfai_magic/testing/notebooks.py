@@ -36,22 +36,23 @@ def notebook_env(notebook, mode: str = "replay", cassette=None) -> dict:
     return env
 
 
+def _apply(changes: dict) -> None:
+    for k, v in changes.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @contextlib.contextmanager
 def patched_environ(changes: dict):
+    """Set (or, for None, remove) environment variables; restore them afterwards."""
     old = {k: os.environ.get(k) for k in changes}
     try:
-        for k, v in changes.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _apply(changes)
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _apply(old)
 
 
 def execute(notebook, mode: str = "replay", cassette=None, timeout: int = 300):

@@ -61,3 +61,11 @@ def executed(page, index: int) -> bool:
     """The cell finished: its prompt shows a number, not '*'."""
     prompt = cell(page, index).locator(".jp-InputPrompt").inner_text()
     return "[" in prompt and "*" not in prompt and any(ch.isdigit() for ch in prompt)
+
+
+def start_notebook(page, lab, name: str, cells: list[str]) -> None:
+    """Write a notebook whose first cell is %load_ext cfai_magic, open it, run that cell."""
+    write_notebook(lab["root"], name, ["%load_ext cfai_magic", *cells])
+    open_notebook(page, lab, name)
+    run_cell(page, 0)
+    wait_until(lambda: executed(page, 0))

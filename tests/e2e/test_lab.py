@@ -3,7 +3,7 @@ import re
 import time
 
 from cfai_magic.testing import Reply
-from labkit import cell, executed, open_notebook, output_text, run_cell, wait_until, write_notebook
+from labkit import cell, executed, output_text, run_cell, start_notebook, wait_until
 
 ANSWER_WORDS = ("Here is a function that reverses a string in Python. It uses slicing with a "
                 "negative step, which walks the string from its end to its start and builds a "
@@ -19,11 +19,7 @@ def scripted_answer():
 def test_streaming_cell(page, lab, fake, artifacts):
     chunks, answer = scripted_answer()
     fake.enqueue(Reply(chunks=chunks, drip=0.12))
-    name = write_notebook(lab["root"], "stream.ipynb",
-                          ["%load_ext cfai_magic", "%%cfai -m llama2\nWrite a string reversal."])
-    open_notebook(page, lab, name)
-    run_cell(page, 0)
-    wait_until(lambda: executed(page, 0))
+    start_notebook(page, lab, "stream.ipynb", ["%%cfai -m llama2\nWrite a string reversal."])
     run_cell(page, 1)
     snapshots = []
     deadline = time.monotonic() + 30
@@ -51,11 +47,7 @@ def test_streaming_cell(page, lab, fake, artifacts):
 
 def test_interrupt_from_the_toolbar(page, lab, fake, artifacts):
     fake.enqueue(Reply.large(400, "word ", drip=0.05))
-    name = write_notebook(lab["root"], "interrupt.ipynb",
-                          ["%load_ext cfai_magic", "%%cfai\nA long answer, please."])
-    open_notebook(page, lab, name)
-    run_cell(page, 0)
-    wait_until(lambda: executed(page, 0))
+    start_notebook(page, lab, "interrupt.ipynb", ["%%cfai\nA long answer, please."])
     run_cell(page, 1)
     wait_until(lambda: output_text(page, 1).count("word") >= 10)
     page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='interrupt']").click()
@@ -74,10 +66,7 @@ def test_interrupt_from_the_toolbar(page, lab, fake, artifacts):
 
 def test_error_is_one_readable_line(page, lab, fake, artifacts):
     fake.enqueue(status=401, code=10000, message="Authentication error")
-    name = write_notebook(lab["root"], "error.ipynb", ["%load_ext cfai_magic", "%%cfai\nHello?"])
-    open_notebook(page, lab, name)
-    run_cell(page, 0)
-    wait_until(lambda: executed(page, 0))
+    start_notebook(page, lab, "error.ipynb", ["%%cfai\nHello?"])
     run_cell(page, 1)
     wait_until(lambda: executed(page, 1))
     text = output_text(page, 1).strip()
@@ -89,11 +78,8 @@ def test_error_is_one_readable_line(page, lab, fake, artifacts):
 
 
 def test_chat_panel(page, lab, fake, artifacts):
-    name = write_notebook(lab["root"], "panel.ipynb", [
-        "%load_ext cfai_magic", "%cfai panel", "%%cfai --max-tokens 50\nContinue from a cell."])
-    open_notebook(page, lab, name)
-    run_cell(page, 0)
-    wait_until(lambda: executed(page, 0))
+    start_notebook(page, lab, "panel.ipynb",
+                   ["%cfai panel", "%%cfai --max-tokens 50\nContinue from a cell."])
     run_cell(page, 1)
     panel = page.locator(".cfai-panel")
     panel.wait_for()

@@ -15,13 +15,19 @@ def body_text(widgets, message_id):
     return outputs[0]["data"]["text/markdown"] if outputs else ""
 
 
-def test_panel_driven_through_comms(kernel, fake_workers_ai):
+def open_panel(kernel):
+    """Run %cfai panel; the widgets as a front end would know them, and the cell's messages."""
     kernel.run("%load_ext cfai_magic")
     widgets = Widgets(kernel)
     messages, reply = kernel.run("%cfai panel")
     for msg in messages:
         widgets.feed(msg)
     assert reply["content"]["status"] == "ok"
+    return widgets, messages
+
+
+def test_panel_driven_through_comms(kernel, fake_workers_ai):
+    widgets, messages = open_panel(kernel)
     assert any(m["msg_type"] == "display_data" and
                "application/vnd.jupyter.widget-view+json" in m["content"]["data"] for m in messages)
     [box] = widgets.find("cfai-input")
@@ -60,14 +66,25 @@ def test_panel_driven_through_comms(kernel, fake_workers_ai):
 
 
 def test_enter_in_the_message_box_sends(kernel, fake_workers_ai):
-    kernel.run("%load_ext cfai_magic")
-    widgets = Widgets(kernel)
-    messages, _ = kernel.run("%cfai panel")
-    for msg in messages:
-        widgets.feed(msg)
+    widgets, _ = open_panel(kernel)
     [box] = widgets.find("cfai-input")
     [status] = widgets.find("cfai-status")
     widgets.set(box, value="sent with Enter")
     widgets.send(box, {"method": "custom", "content": {"event": "submit"}})
     widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))
     assert fake_workers_ai.last.body["messages"][-1]["content"] == "sent with Enter"
+
+
+def test_the_kernel_runs_other_cells_while_the_panel_streams(kernel, fake_workers_ai):
+    widgets, _ = open_panel(kernel)
+    [box] = widgets.find("cfai-input")
+    [send] = widgets.find("cfai-send")
+    [status] = widgets.find("cfai-status")
+    fake_workers_ai.enqueue(Reply.large(60, "slow ", drip=0.05))      # about 3 s
+    widgets.set(box, value="take your time")
+    widgets.click(send)
+    widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("⏳"))
+    messages, reply = kernel.run("print(6 * 7)", timeout=5)
+    assert reply["content"]["status"] == "ok" and stdout(messages) == "42\n"
+    assert not widgets.state[status]["value"].startswith("✓")        # still streaming
+    widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))

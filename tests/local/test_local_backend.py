@@ -141,3 +141,21 @@ def test_same_seed_same_text_whatever_was_asked_before(local_client):
                      messages=HELLO + [{"role": "assistant", "content": "x"},
                                        {"role": "user", "content": "more"}], max_tokens=5)
     assert ask() == first
+
+
+def test_idle_backend_exits_and_removes_its_record(tmp_path):
+    import subprocess
+    import sys
+    from cfai_magic.local import runtime
+    record = tmp_path / "record.json"
+    proc = subprocess.Popen([sys.executable, "-m", "cfai_magic.local", "serve", "--token", "t",
+                             "--idle-timeout", "2", "--record", str(record)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    info = runtime.read_record(record)
+    assert info["pid"] == proc.pid and runtime.answers(info)
+    assert proc.wait(timeout=30) == 0             # about 2 s after the last request
+    assert not record.exists()
+    assert "stopped" in proc.stdout.read()

@@ -304,3 +304,19 @@ def test_trimming_keeps_the_system_message(ip, fake):
     sent = fake.last.body["messages"]
     assert sent[0] == {"role": "system", "content": "Stay on topic."}
     assert sent[1]["content"].startswith("b ")
+
+
+def test_print_mode_prints_chunks_as_they_come(ip, fake, monkeypatch):
+    import builtins
+
+    import cfai_magic.render
+    printed = []
+    monkeypatch.setattr(cfai_magic.render, "print",
+                        lambda *a, **kw: (printed.append(a[0]), builtins.print(*a, **kw)),
+                        raising=False)
+    run(ip, '%config CfaiMagics.display_mode = "print"')
+    fake.enqueue(chunks=["one ", "two ", "three"])
+    out = cfai(ip)
+    assert printed[:3] == ["one ", "two ", "three"]          # one print a chunk, as it came
+    assert out.stdout.startswith("one two three\n✓ @cf/meta/llama-2-7b-chat-int8 · 3 tokens")
+    assert out.outputs == []
