@@ -23,8 +23,10 @@ class Session:
         self.store = ChatStore()
         self.catalog = Catalog()
         self.backend = os.environ.get("CFAI_BACKEND", "auto")
-        from .cassette import Cassette
-        self.cassette = Cassette.from_env()   # or %cfai record / replay
+        self.cassette = None                  # %cfai record / replay, or CFAI_CASSETTE
+        if os.environ.get("CFAI_CASSETTE"):   # (imported only then: requests loads slowly)
+            from .cassette import Cassette
+            self.cassette = Cassette.from_env()
         self.pending_code: str | None = None  # picked with a panel's "Insert as cell"
         self._account_id: str | None = None   # from %cfai login
         self._token: Secret | None = None
