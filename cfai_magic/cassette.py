@@ -54,11 +54,14 @@ class Cassette:
         self.mode = mode
         self.forward = None         # auto mode: () -> (base_url, account_id, Secret) for misses
         self.interactions: list[dict] = []
+        self._keys: list[str] = []                  # match keys, computed once
         self._used: set[int] = set()
         self._lock = threading.Lock()
         if mode != "record" and self.path.exists():
             try:
                 self.interactions = json.loads(self.path.read_text())["interactions"]
+                self._keys = [match_key(x["request"]["model"], x["request"]["body"])
+                              for x in self.interactions]
             except (ValueError, KeyError, TypeError):
                 raise InputError(f"{self.path} is not a cfai cassette") from None
         elif mode == "replay":
@@ -80,8 +83,7 @@ class Cassette:
     def find(self, model: str, body: dict) -> dict | None:
         key = match_key(model, body)
         with self._lock:
-            hits = [i for i, x in enumerate(self.interactions)
-                    if match_key(x["request"]["model"], x["request"]["body"]) == key]
+            hits = [i for i, k in enumerate(self._keys) if k == key]
             if not hits:
                 return None
             fresh = [i for i in hits if i not in self._used]
@@ -96,6 +98,7 @@ class Cassette:
                  "response": {"chunks": list(chunks), "usage": usage, "served_by": served_by}}
         with self._lock:
             self.interactions.append(entry)
+            self._keys.append(match_key(model, entry["request"]["body"]))
             self._used.add(len(self.interactions) - 1)
             self.save()
 

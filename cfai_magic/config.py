@@ -20,6 +20,7 @@ GATEWAY_URL = "https://gateway.ai.cloudflare.com/v1"
 ENV_ACCOUNT = "CLOUDFLARE_ACCOUNT_ID"
 ENV_TOKEN = "CLOUDFLARE_API_TOKEN"
 ENV_BASE_URL = "CFAI_BASE_URL"
+DISPLAY_MODES = ("auto", "rich", "print", "final")
 
 
 class Settings(Configurable):
@@ -33,7 +34,7 @@ class Settings(Configurable):
                               "before any text has arrived.").tag(config=True)
     updates_per_second = Float(20.0, help="Most display updates per second while an answer "
                                           "streams.").tag(config=True)
-    display_mode = Enum(["auto", "rich", "print", "final"], "auto",
+    display_mode = Enum(DISPLAY_MODES, "auto",
                         help="rich: one output updated in place; print: chunks printed as "
                              "they come (terminal IPython); final: one output when the answer "
                              "is complete (batch runs such as nbval). auto picks rich or print. "
@@ -41,7 +42,7 @@ class Settings(Configurable):
     @default("display_mode")
     def _display_from_env(self):
         mode = os.environ.get("CFAI_DISPLAY", "auto")
-        return mode if mode in ("auto", "rich", "print", "final") else "auto"
+        return mode if mode in DISPLAY_MODES else "auto"
 
     local_idle_timeout = Float(900.0, help="Seconds the shared local backend stays up with "
                                            "no requests.").tag(config=True)

@@ -113,6 +113,8 @@ class CfaiMagics(Magics, Settings):
         answer.
         """
         args = _parse(self.cfai_cell.parser, line)
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"--out needs a variable name, not {args.out!r}")
         try:
             return self._ask(args, cell)
         except CfaiError as err:
@@ -152,8 +154,6 @@ class CfaiMagics(Magics, Settings):
             except ValueError:
                 print("The answer is not valid JSON; --out holds the text.")
         if args.out:
-            if not args.out.isidentifier():
-                raise UsageError(f"--out needs a variable name, not {args.out!r}")
             self.shell.user_ns[args.out] = value
         if args.format == "code":
             self.shell.set_next_input(answer_code(text), replace=False)

@@ -23,7 +23,7 @@ class Session:
         self.store = ChatStore()
         self.catalog = Catalog()
         self.backend = os.environ.get("CFAI_BACKEND", "auto")
-        self.cassette = None                  # %cfai record / replay, or CFAI_CASSETTE
+        self._cassette = None                 # %cfai record / replay, or CFAI_CASSETTE
         if os.environ.get("CFAI_CASSETTE"):   # (imported only then: requests loads slowly)
             from .cassette import Cassette
             self.cassette = Cassette.from_env()
@@ -59,6 +59,17 @@ class Session:
             self._lab = JupyterFrontEnd()
         return self._lab
 
+    @property
+    def cassette(self):
+        return self._cassette
+
+    @cassette.setter
+    def cassette(self, cassette) -> None:
+        """In auto mode a miss goes to the real backend, resolved only when it happens."""
+        if cassette is not None and cassette.mode == "auto":
+            cassette.forward = lambda: self._real_target()[1:]
+        self._cassette = cassette
+
     def login(self, account_id: str | None, token: str | None) -> None:
         with self._lock:
             if account_id:
@@ -89,8 +100,6 @@ class Session:
         """(kind, base_url, account_id, token) of the backend in use."""
         if self.cassette is not None and self.cassette.mode in ("replay", "auto"):
             from .cassette import REPLAY_URL
-            if self.cassette.mode == "auto":
-                self.cassette.forward = lambda: self._real_target()[1:]
             return "cassette", REPLAY_URL, "cassette", Secret("cassette")
         return self._real_target(notify)
 

@@ -73,10 +73,11 @@ class Conversation:
 
     def plan(self, new_messages: list[dict], *, cell_id: str | None = None,
              model: Model | None = None, max_tokens: int | None = None,
-             system: str | None = None) -> Plan:
-        """Decide what to send for a new turn; changes nothing yet."""
+             system: str | None = None, fresh: bool = False) -> Plan:
+        """Decide what to send for a new turn; changes nothing yet. ``fresh``: the turn starts
+        the conversation afresh (it will replace every turn)."""
         with self._lock:
-            turns = list(self.turns)
+            turns = [] if fresh else list(self.turns)
         base, rewound = turns, 0
         if cell_id:
             for i, turn in enumerate(turns):

@@ -53,6 +53,12 @@ class Outcome:
     elapsed: float = 0.0
     metadata: dict = field(default_factory=dict)
 
+    def take(self, answer) -> None:
+        """What a Stream or a Result knows about the answer."""
+        self.text, self.usage = answer.text, answer.usage
+        self.backend = answer.backend or self.backend
+        self.served_by, self.replayed = answer.served_by, answer.replayed
+
 
 def prepare(session, ask: Ask) -> Prepared:
     """Plan the turn and check it against the model's limits; sends nothing."""
@@ -65,26 +71,16 @@ def prepare(session, ask: Ask) -> Prepared:
 
 def _plan(session, ask: Ask) -> Prepared:
     params = {k: v for k, v in ask.params.items() if v is not None}
-    if ask.once:
-        if ask.parsed.is_messages:
-            head = [{"role": "system", "content": ask.system}] if ask.system else []
-            return Prepared(ask, None, None, {"messages": head + ask.parsed.messages, **params})
-        if ask.system:
-            return Prepared(ask, None, None, {"messages": [
-                {"role": "system", "content": ask.system},
-                {"role": "user", "content": ask.parsed.text}], **params})
-        return Prepared(ask, None, None, {"prompt": ask.parsed.text, **params})
-    conversation = session.store.get(ask.chat)
     new_messages = ask.parsed.messages or [{"role": "user", "content": ask.parsed.text}]
-    plan = conversation.plan(new_messages, cell_id=None if ask.new else ask.cell_id,
-                             model=ask.model, max_tokens=params.get("max_tokens"),
-                             system=ask.system)
-    if ask.new:
-        plan.base = []
-        plan.messages = ([{"role": "system", "content": plan.system}] if plan.system else []) \
-            + plan.new_messages
-        plan.notices = [n for n in plan.notices if not n.startswith("Sent the last")]
-        plan.trimmed = 0
+    if ask.once:
+        if not ask.parsed.is_messages and not ask.system:
+            return Prepared(ask, None, None, {"prompt": ask.parsed.text, **params})
+        head = [{"role": "system", "content": ask.system}] if ask.system else []
+        return Prepared(ask, None, None, {"messages": head + new_messages, **params})
+    conversation = session.store.get(ask.chat)
+    plan = conversation.plan(new_messages, cell_id=ask.cell_id, model=ask.model,
+                             max_tokens=params.get("max_tokens"), system=ask.system,
+                             fresh=ask.new)
     return Prepared(ask, conversation, plan, {"messages": plan.messages, **params})
 
 
@@ -99,19 +95,20 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
     stream = None
     started = False
 
-    def notify(text: str) -> None:          # e.g. the local model is starting
+    def begin() -> None:
         nonlocal started
         if not started:
             sink.start()
             started = True
+
+    def notify(text: str) -> None:          # e.g. the local model is starting
+        begin()
         sink.waiting(text)
 
     try:
         client = session.client(notify)
         outcome.backend = client.backend
-        if not started:
-            sink.start()
-            started = True
+        begin()
         if ask.stream:
             stream = client.stream(ask.model.id, cancel=cancel, **prepared.request)
             if on_stream:
@@ -119,23 +116,17 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
             feed = sink.feed
             for piece in stream:
                 feed(piece)
-            outcome.text, outcome.usage = stream.text, stream.usage
-            outcome.backend = stream.backend or outcome.backend
-            outcome.served_by, outcome.replayed = stream.served_by, stream.replayed
+            outcome.take(stream)
             outcome.status = "interrupted" if cancel.is_set() and not stream.done else "done"
         else:
             result = client.run(ask.model.id, **prepared.request)
             sink.feed(result.text)
-            outcome.text, outcome.usage = result.text, result.usage
-            outcome.backend, outcome.served_by = result.backend, result.served_by
-            outcome.replayed = result.replayed
+            outcome.take(result)
             outcome.status = "done"
     except KeyboardInterrupt:
         if stream is not None:
             stream.close()
-            outcome.text, outcome.usage = stream.text, stream.usage
-            outcome.backend = stream.backend or outcome.backend
-            outcome.served_by, outcome.replayed = stream.served_by, stream.replayed
+            outcome.take(stream)
         outcome.status = "interrupted"
     except CfaiError as err:
         outcome.error = err

@@ -277,9 +277,7 @@ class ChatPanel(w.VBox):
         with self._lock:
             if not sink.active:          # Stop already finished this turn in the UI
                 return
-            sink.active = False
-            self._stream = None
-            self.send.disabled, self.stop.disabled = False, True
+            self._end_turn(sink)
             if outcome.error is not None:
                 self.show_error(outcome.error)
             if outcome.status == "done":
@@ -296,8 +294,12 @@ class ChatPanel(w.VBox):
             if stream is not None:
                 stream.abort()
             sink.finish("interrupted")
-            sink.active = False
-            self.send.disabled, self.stop.disabled = False, True
+            self._end_turn(sink)
+
+    def _end_turn(self, sink: PanelSink) -> None:
+        sink.active = False
+        self._stream = None
+        self.send.disabled, self.stop.disabled = False, True
 
     def show_error(self, err: CfaiError) -> None:
         import html

@@ -46,6 +46,12 @@ def backend_name(base_url: str, headers=None) -> str:
     return "local" if config.is_loopback(host) else host
 
 
+def origin(base_url: str, headers) -> tuple[str, str | None, bool]:
+    """(backend, served_by, replayed) of an answer, from its response headers."""
+    return (backend_name(base_url, headers), headers.get("X-Cfai-Served-By"),
+            headers.get("X-Cfai-Cassette") == "replay")
+
+
 class Stream:
     """Text chunks of one answer as they arrive. Iterate it; ``text`` holds what came so far.
 
@@ -100,9 +106,8 @@ class Stream:
         def attempt():
             response = self.client._send(self.model, self._body, stream=True)
             self._response = response
-            self.backend = backend_name(self.client.base_url, response.headers)
-            self.served_by = response.headers.get("X-Cfai-Served-By")
-            self.replayed = response.headers.get("X-Cfai-Cassette") == "replay"
+            self.backend, self.served_by, self.replayed = origin(self.client.base_url,
+                                                                 response.headers)
             if "text/event-stream" not in response.headers.get("Content-Type", ""):
                 result = self.client._result(self.model, response, self._body)
                 self.usage = result.usage
@@ -261,9 +266,8 @@ class WorkersAI:
         text = result.get("response", "")
         text = text if isinstance(text, str) else json.dumps(text)
         params = {k: v for k, v in body.items() if k not in ("prompt", "messages", "stream")}
-        return Result(text, model, result.get("usage"), backend_name(self.base_url, response.headers),
-                      response.headers.get("X-Cfai-Served-By"), params,
-                      response.headers.get("X-Cfai-Cassette") == "replay")
+        backend, served_by, replayed = origin(self.base_url, response.headers)
+        return Result(text, model, result.get("usage"), backend, served_by, params, replayed)
 
     def run(self, model: str, prompt: str | None = None, messages: list | None = None,
             max_tokens: int | None = None, **params) -> Result:

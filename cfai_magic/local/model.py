@@ -8,7 +8,6 @@ a ``prompt`` is one user turn unless ``raw`` is true, when it is continued as it
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
@@ -58,7 +57,6 @@ class LocalModel:
                          n_threads=threads or max(1, os.cpu_count() or 1))
         self.load_seconds = time.monotonic() - start
         self.n_ctx = n_ctx
-        self.lock = threading.Lock()
 
     def count(self, text: str, bos: bool = True) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=bos, special=False))
