@@ -41,6 +41,7 @@ def test_stream_yields_chunks_and_usage(client, fake_workers_ai):
     assert stream.usage["completion_tokens"] == 4
     assert stream.backend == "fake"
     assert fake_workers_ai.last.body["stream"] is True
+    assert stream._response.headers["Transfer-Encoding"] == "chunked"    # as the live service
 
 
 def test_stream_without_usage_event(client, fake_workers_ai):

@@ -159,3 +159,15 @@ def test_idle_backend_exits_and_removes_its_record(tmp_path):
     assert proc.wait(timeout=30) == 0             # about 2 s after the last request
     assert not record.exists()
     assert "stopped" in proc.stdout.read()
+
+
+def test_sampling_parameters_are_honoured(local_client):
+    def ask(**kw):
+        return local_client.run("@local/gemma-3-270m", prompt=STORY, max_tokens=40, **kw).text
+    greedy = ask(temperature=0)
+    # top_k=1 (or a tiny top_p) leaves only the likeliest token: greedy, whatever the heat
+    assert ask(temperature=1.5, top_k=1, seed=4) == greedy
+    assert ask(temperature=1.5, top_p=0.0001, top_k=1000, seed=4) == greedy
+    assert ask(temperature=1.5, top_k=1000, top_p=1.0, seed=4) != greedy
+    # a strong repetition penalty changes what greedy decoding picks
+    assert ask(temperature=0, repetition_penalty=2.0) != greedy
