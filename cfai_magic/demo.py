@@ -78,6 +78,8 @@ def main(argv=None) -> int:
     warm_up()
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}",
            f"--port={args.port}", "01-quickstart.ipynb"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.insert(4, "--allow-root")   # JupyterLab refuses root otherwise (containers, CI)
     print("cfai-demo: starting JupyterLab (Ctrl-C to stop): " + " ".join(cmd[1:]))
     return subprocess.call(cmd, cwd=folder)
 
