@@ -1,10 +1,14 @@
 """The server side of the Workers AI protocol, shared by the fake test server and the local backend.
 
 An :class:`ApiServer` binds 127.0.0.1 (a free port unless told), serves in a thread, and hands
-each checked request to an app's ``run(request, handler)`` or ``search(request, handler)``.
-Paths: ``/client/v4/accounts/{account}/ai/run/{model}``, ``.../ai/models/search``, and AI
-Gateway's ``/v1/{account}/{gateway}/workers-ai/{model}``. Model ids may come raw
-(``@cf/meta/x``) or percent-encoded (``@cf%2Fmeta%2Fx``).
+each checked request to an app's ``run(request, handler)`` (``request.kind`` ``run`` or ``chat``);
+``model_list(request)`` answers the model lists of both protocols.
+Paths: ``/client/v4/accounts/{account}/ai/run/{model}``, ``.../ai/models/search``, AI
+Gateway's ``/v1/{account}/{gateway}/workers-ai/{model}``, and the OpenAI-compatible
+``/client/v4/accounts/{account}/ai/v1/chat/completions`` and ``/v1/chat/completions`` (with
+``.../models`` beside them; kind ``chat``, the model in the body). Model ids may come raw
+(``@cf/meta/x``) or percent-encoded (``@cf%2Fmeta%2Fx``). Errors on ``/v1/...`` have the OpenAI
+shape, elsewhere the v4 envelope.
 """
 from __future__ import annotations
 
@@ -39,6 +43,53 @@ def error_envelope(code: int, message: str) -> dict:
             "messages": []}
 
 
+def openai_error(status: int, code: int, message: str) -> dict:
+    kinds = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
+    return {"error": {"message": message, "type": kinds.get(status, "invalid_request_error"),
+                      "code": code}}
+
+
+def completion(model: str, text: str = "", *, reasoning: str = "", tool_calls=None,
+               usage: dict | None = None, finish: str | None = "stop",
+               kind: str = "chat.completion") -> dict:
+    """A whole OpenAI answer: ``chat.completion`` (``message``) or ``text_completion``
+    (``text``)."""
+    if kind == "text_completion":
+        choice = {"index": 0, "text": text, "finish_reason": finish}
+    else:
+        message = {"role": "assistant", "content": text}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        if tool_calls:
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                for i, c in enumerate(tool_calls)]
+        choice = {"index": 0, "message": message, "finish_reason": finish}
+    out = {"id": "chatcmpl-cfai", "object": kind, "created": int(time.time()), "model": model,
+           "choices": [choice]}
+    if usage:
+        out["usage"] = usage
+    return out
+
+
+def completion_chunk(model: str, delta: dict | None = None, *, finish: str | None = None,
+                     usage: dict | None = None, text: str | None = None) -> dict:
+    """One streamed OpenAI event; ``delta=None`` and ``text=None`` is the last, usage-only
+    one (``choices: []``); ``text`` makes a ``text_completion`` chunk."""
+    if text is not None:
+        out = {"object": "text_completion",
+               "choices": [{"index": 0, "text": text, "finish_reason": finish}]}
+    else:
+        choices = [] if delta is None and finish is None else [
+            {"index": 0, "delta": delta or {}, "finish_reason": finish}]
+        out = {"object": "chat.completion.chunk", "choices": choices}
+    out.update({"id": "chatcmpl-cfai", "created": int(time.time()), "model": model})
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
 def sse(obj) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
@@ -53,7 +104,7 @@ class Request:
     """What a server received (never the token: only whether it matched)."""
     method: str
     path: str
-    kind: str                     # run | search
+    kind: str                     # run | search | chat | models
     account_id: str
     model: str = ""
     gateway: str | None = None
@@ -88,6 +139,10 @@ def parse_path(path: str):
             return "run", account, None, unquote(tail[len("ai/run/"):])
         if tail.rstrip("/") == "ai/models/search":
             return "search", account, None, ""
+        if tail.startswith("ai/v1/") and tail[len("ai/v1/"):] in OPENAI_PATHS:
+            return OPENAI_PATHS[tail[len("ai/v1/"):]], account, None, ""
+    if raw.startswith("/v1/") and raw[len("/v1/"):] in OPENAI_PATHS:
+        return OPENAI_PATHS[raw[len("/v1/"):]], None, None, ""
     if raw.startswith(GATEWAY_ROOT + "/"):
         parts = raw[len(GATEWAY_ROOT) + 1:].split("/", 3)
         if len(parts) == 4 and parts[2] == "workers-ai" and parts[3]:
@@ -95,10 +150,19 @@ def parse_path(path: str):
     return None
 
 
-def check_input(body) -> None:
+OPENAI_PATHS = {"chat/completions": "chat", "models": "models"}
+POSTS = ("run", "chat")
+
+
+def check_input(body, kind: str = "run") -> None:
     """The checks the service makes on every run body."""
     if not isinstance(body, dict):
         raise ApiError(400, 5004, "Invalid input: the body must be a JSON object")
+    if kind == "chat":
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            raise ApiError(400, 5004, "Invalid input: model is required")
+        if "messages" not in body:
+            raise ApiError(400, 5004, "Invalid input: messages is required")
     has_prompt, has_messages = "prompt" in body, "messages" in body
     if has_prompt == has_messages:
         raise ApiError(400, 5004, "Invalid input: give exactly one of prompt or messages")
@@ -118,6 +182,7 @@ def check_input(body) -> None:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True      # else a reused connection stalls ~40 ms a request
     server: "ApiServer"
 
     def log_message(self, format, *args):   # keep test output quiet
@@ -132,8 +197,10 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         app = self.server.app
         found = parse_path(self.path)
+        openai_shape = urlsplit(self.path).path.startswith("/v1/") and found is not None \
+            and found[0] in ("chat", "models")
         try:
-            if found is None or (found[0] == "run") != (method == "POST"):
+            if found is None or (found[0] in POSTS) != (method == "POST"):
                 raise ApiError(404, 7000, f"No route for {method} {urlsplit(self.path).path}")
             kind, account, gateway, model = found
             auth = self.headers.get("Authorization", "")
@@ -145,19 +212,27 @@ class Handler(BaseHTTPRequestHandler):
                                    if k.lower() != "authorization"})
             if method == "POST":
                 req.body = self._read_json()
+                if kind == "chat" and isinstance(req.body, dict):
+                    req.model = str(req.body.get("model") or "")
             app.received(req)
             if not req.authorized:
                 raise ApiError(401, 10000, "Authentication error")
-            if self.server.account_id and account != self.server.account_id:
+            if self.server.account_id and account is not None \
+                    and account != self.server.account_id:
                 raise ApiError(404, 7003, "Could not route to the account: no such account id")
-            if kind == "search":
-                app.search(req, self)
+            if kind in ("search", "models"):
+                models = app.model_list(req)
+                self.send_json(200, envelope(models) if kind == "search" else {
+                    "object": "list", "data": [{"id": m["name"], "object": "model",
+                                                "owned_by": "cfai"} for m in models]})
                 return
-            check_input(req.body)
+            check_input(req.body, kind)
             app.run(req, self)
         except ApiError as err:
             headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after is not None else {}
-            self.send_json(err.status, error_envelope(err.code, err.message), headers)
+            body = openai_error(err.status, err.code, err.message) if openai_shape \
+                else error_envelope(err.code, err.message)
+            self.send_json(err.status, body, headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 

@@ -1,34 +1,30 @@
 """Cassettes: record answers once, replay them with no network and no credentials.
 
-A cassette is a JSON file of interactions: each request (backend kind, model, body; never the
-token or the account id) and its answer as the chunks that arrived. Replay happens at the
-transport seam (a requests adapter), so the client, the magic and the panel run their usual
-code path and cannot tell. Modes: ``record`` (start afresh, record everything), ``replay`` (a
-request the cassette lacks is an error), ``auto`` (replay what it has, record what it lacks).
+A cassette is a JSON file of interactions: each request (backend kind, model, the
+protocol-neutral request; never the token or the account id) and its answer as the events that
+arrived: text ``chunks``, and where there were any ``reasoning`` chunks, ``tool_calls`` and the
+``finish_reason``. Replay happens at the client's event seam, so the magic and the panel run
+their usual code path, and an answer recorded through one protocol replays through any other.
+Modes: ``record`` (start afresh, record everything), ``replay`` (a request the cassette lacks
+is an error), ``auto`` (replay what it has, record what it lacks).
 
-Requests match on model and body (``stream`` aside). Identical requests replay their recordings
-in order; once those are used up, the last one again (so re-running a cell works).
+Requests match on model and request (``stream`` aside). Identical requests replay their
+recordings in order; once those are used up, the last one again (so re-running a cell works).
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from pathlib import Path
 
-import requests
-from requests.adapters import BaseAdapter, HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-
-from .apiserver import DONE, envelope, sse
 from .catalog import SEED
-from .errors import CassetteMiss, InputError
+from .client.events import Done, Reasoning, Text, ToolCall, Usage
+from .errors import InputError
 
 MODES = ("record", "replay", "auto")
 FORMAT_VERSION = 1
 REPLAY_URL = "https://cassette.cfai.invalid/client/v4"
-_RUN = re.compile(r"/(?:ai/run|workers-ai)/(.+)$")
 
 
 def match_key(model: str, body: dict) -> str:
@@ -91,11 +87,22 @@ class Cassette:
             self._used.add(chosen)
             return self.interactions[chosen]
 
-    def record(self, *, backend: str, model: str, body: dict, chunks: list[str],
-               usage: dict | None, served_by: str | None) -> None:
-        entry = {"request": {"backend": backend, "model": model,
-                             "body": {k: v for k, v in body.items() if k != "stream"}},
-                 "response": {"chunks": list(chunks), "usage": usage, "served_by": served_by}}
+    first_words = staticmethod(first_words)
+
+    def record(self, answer) -> None:
+        """Keep a complete answer (an Answer of the client)."""
+        response = {"chunks": list(answer.parts), "usage": answer.usage,
+                    "served_by": answer.served_by}
+        if answer.reasoning_parts:
+            response["reasoning"] = list(answer.reasoning_parts)
+        if answer.tool_calls:
+            response["tool_calls"] = [c._asdict() for c in answer.tool_calls]
+        if answer.finish_reason:
+            response["finish_reason"] = answer.finish_reason
+        entry = {"request": {"backend": answer.backend, "model": answer.model,
+                             "body": {k: v for k, v in answer.request.items() if k != "stream"}},
+                 "response": response}
+        model = answer.model
         with self._lock:
             self.interactions.append(entry)
             self._keys.append(match_key(model, entry["request"]["body"]))
@@ -110,107 +117,19 @@ class Cassette:
         tmp.write_text(text)
         os.replace(tmp, self.path)
 
-    def session(self) -> requests.Session:
-        """A requests Session whose every request goes through this cassette."""
-        s = requests.Session()
-        adapter = CassetteAdapter(self)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
-        return s
-
-
-class ReplayBody:
-    """The ``raw`` of a replayed response: the recorded pieces, one read at a time."""
-
-    chunked = True
-
-    def __init__(self, pieces: list[bytes]):
-        self._pieces = iter(pieces)
-        self.closed = False
-
-    def stream(self, amt=None, decode_content=None):
-        for piece in self._pieces:
-            if self.closed:
-                return
-            yield piece
-
-    def read(self, amt=None, decode_content=None, **_):
-        return b"".join(self._pieces)
-
-    def close(self) -> None:
-        self.closed = True
-
-    shutdown = close
-
-    def release_conn(self) -> None:
-        pass
-
-
-class CassetteAdapter(BaseAdapter):
-    def __init__(self, cassette: Cassette):
-        super().__init__()
-        self.cassette = cassette
-        self.real = HTTPAdapter()
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        found = _RUN.search(request.path_url.split("?")[0])
-        if found is None:
-            if self.cassette.replays_only:
-                return self._respond(request, "application/json",
-                                     [json.dumps(envelope(_seed_models())).encode()], {})
-            return self.real.send(request, stream, timeout, verify, cert, proxies)
-        model = requests.utils.unquote(found.group(1))
-        body = json.loads(request.body or b"{}")
-        hit = None if self.cassette.mode == "record" else self.cassette.find(model, body)
-        if hit is None:
-            if self.cassette.replays_only:
-                raise CassetteMiss(f"No recording in {self.cassette.path.name} for {model}: "
-                                   f"{first_words(body)!r}")
-            if self.cassette.forward is not None:
-                return self._forward(request, model, stream, timeout, verify, cert, proxies)
-            return self.real.send(request, stream, timeout, verify, cert, proxies)
+    @staticmethod
+    def events(hit: dict) -> list:
+        """A recorded answer as the events the client hands out."""
         answer = hit["response"]
-        headers = {"X-Cfai-Cassette": "replay", "X-Cfai-Backend": hit["request"]["backend"]}
-        if answer.get("served_by"):
-            headers["X-Cfai-Served-By"] = answer["served_by"]
-        if body.get("stream"):
-            pieces = [sse({"response": c}) for c in answer["chunks"]]
-            if answer.get("usage"):
-                pieces.append(sse({"response": "", "usage": answer["usage"]}))
-            return self._respond(request, "text/event-stream", pieces + [DONE], headers)
-        result = {"response": "".join(answer["chunks"])}
+        events = [Reasoning(c) for c in answer.get("reasoning") or ()]
+        events += [Text(c) for c in answer["chunks"] if c]
+        events += [ToolCall(**c) for c in answer.get("tool_calls") or ()]
         if answer.get("usage"):
-            result["usage"] = answer["usage"]
-        return self._respond(request, "application/json", [json.dumps(envelope(result)).encode()],
-                             headers)
+            events.append(Usage(answer["usage"]))
+        events.append(Done(answer.get("finish_reason")))
+        return events
 
-    def _forward(self, request, model, stream, timeout, verify, cert, proxies):
-        """Auto mode, a miss: send it to the real backend, resolved only now (so a cassette
-        that has every answer never starts or reaches one)."""
-        from .client.workers_ai import backend_name
-        base, account, token = self.cassette.forward()
-        real = request.copy()
-        real.prepare_url(f"{base}/accounts/{account}/ai/run/{model}", None)
-        real.headers["Authorization"] = f"Bearer {token.reveal()}"
-        response = self.real.send(real, stream, timeout, verify, cert, proxies)
-        response.headers.setdefault("X-Cfai-Backend", backend_name(base))
-        return response
-
-    def _respond(self, request, content_type: str, pieces: list[bytes], headers: dict):
-        response = requests.Response()
-        response.status_code = 200
-        response.reason = "OK"
-        response.headers = CaseInsensitiveDict({"Content-Type": content_type, **headers})
-        response.raw = ReplayBody(pieces)
-        response.url = request.url
-        response.request = request
-        response.encoding = "utf-8"
-        return response
-
-    def close(self) -> None:
-        self.real.close()
-
-
-def _seed_models() -> list[dict]:
-    return [{"name": m.id, "description": m.description, "task": {"name": "Text Generation"}}
-            for m in SEED]
+    @staticmethod
+    def models() -> list[dict]:
+        return [{"name": m.id, "description": m.description, "task": {"name": "Text Generation"}}
+                for m in SEED]

@@ -51,6 +51,15 @@ ALIASES = {
 _FULL_ID = re.compile(r"^@(cf|hf)/[\w.-]+/[\w.-]+$")
 
 
+def no_think(model_id: str) -> dict:
+    """The parameters that ask a reasoning model not to think, as its family expects: gpt-oss
+    cannot stop, so it thinks least; the others (GLM, Qwen, Granite...) read the chat template's
+    ``enable_thinking``."""
+    if "gpt-oss" in model_id:
+        return {"reasoning_effort": "low"}
+    return {"chat_template_kwargs": {"enable_thinking": False}}
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate (about 4 characters a token, rounded up)."""
     return -(-len(text) // 4)
@@ -81,16 +90,19 @@ class Catalog:
         """Ids and aliases, for completion."""
         return sorted(ALIASES) + self.ids()
 
-    def resolve(self, name: str) -> Model:
+    def resolve(self, name: str, open: bool = False) -> Model:
         """The model for an id or alias, or :class:`UnknownModel` naming the closest ids.
 
         A full Workers AI id (``@cf/...``, ``@hf/...``) that the built-in table lacks is allowed
         (the service is the judge) unless it is a near miss of a known id, which is a typo.
+        ``open`` allows any id (an OpenAI-compatible engine names its own models).
         """
         name = (name or "").strip()
         key = ALIASES.get(name, name)
         if key in self._models:
             return self._models[key]
+        if open and name:
+            return Model(name, source="unverified")
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
         near = difflib.get_close_matches(name, self.ids(), n=1, cutoff=0.9)
         if _FULL_ID.match(name) and not self.live and not near:

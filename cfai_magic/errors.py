@@ -18,6 +18,8 @@
     │   ├── ConnectionFailed
     │   └── Timeout
     ├── StreamError            the stream broke after it began; .partial holds the text so far
+    ├── EmptyAnswer            the answer ended with no text (or only reasoning)
+    ├── Unexpected             any other exception, caught once at the turn boundary
     ├── Interrupted            the user stopped the answer; .partial holds the text so far
     └── CassetteMiss           replay mode, and the cassette has no such request
 """
@@ -27,7 +29,7 @@ __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
     "AuthError", "ModelNotFound", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
-    "Timeout", "StreamError", "Interrupted", "CassetteMiss", "from_response",
+    "Timeout", "StreamError", "EmptyAnswer", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
 ]
 
 
@@ -139,6 +141,19 @@ class StreamError(CfaiError):
         super().__init__(message, **kw)
 
 
+class EmptyAnswer(CfaiError):
+    hint = "Run the cell again, rephrase it, or raise --max-tokens"
+
+
+class Unexpected(CfaiError):
+    hint = "This is a bug; the conversation is as it was (please report it with the cell)"
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> "Unexpected":
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return cls(f"Unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
+
+
 class Interrupted(CfaiError):
     hint = "The partial answer is kept; the conversation is as it was before the cell"
 
@@ -170,11 +185,14 @@ def from_response(status: int, body, retry_after: float | None = None) -> APIErr
             message = errors[0].get("message")
         elif isinstance(body.get("error"), str):
             message = body["error"]
+        elif isinstance(body.get("error"), dict):          # the OpenAI error body
+            message = body["error"].get("message")
+            code = body["error"].get("code")
     code = code if isinstance(code, int) else None
     cls = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else InvalidRequest
-    message = message or f"Workers AI answered {status}"
+    message = message if isinstance(message, str) and message else f"The service answered {status}"
     if cls is RateLimited:
         return RateLimited(message, status=status, code=code, retry_after=retry_after)
     return cls(message, status=status, code=code)

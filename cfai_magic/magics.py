@@ -11,6 +11,7 @@ from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_ar
 from . import turn
 from .config import Settings
 from .errors import CfaiError, Interrupted
+from .catalog import no_think
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json
 from .session import Session
@@ -59,8 +60,11 @@ def _subcommands() -> MagicArgumentParser:
         (["file"], dict(nargs="?")))
     add("login", "Ask for the account id and API token (nothing is echoed or saved).")
     add("config", "Show the settings (secrets masked).")
-    add("backend", "Show or choose the backend: auto, cloudflare, local, or an API root URL.",
-        (["name"], dict(nargs="?")))
+    add("backend", "Show or choose the backend: auto, cloudflare, local, or an API root URL; "
+                   "--protocol openai speaks /chat/completions (vLLM, llama.cpp, Cloudflare's "
+                   "/ai/v1).",
+        (["name"], dict(nargs="?")),
+        (["--protocol"], dict(choices=["workers-ai", "openai"])))
     add("panel", "Show the chat panel.",
         (["--chat"], dict(default="default")))
     add("insert", "Put the code of the last answer (or the one picked in a panel) in a new "
@@ -99,6 +103,10 @@ class CfaiMagics(Magics, Settings):
     @argument("--new", action="store_true", help="start that conversation afresh")
     @argument("--once", action="store_true", help="no history: the cell alone is sent")
     @argument("--no-stream", action="store_true", help="wait for the whole answer")
+    @argument("--reasoning", choices=("low", "medium", "high"),
+              help="how hard a reasoning model thinks (sent as reasoning_effort)")
+    @argument("--no-think", action="store_true",
+              help="ask a reasoning model not to think (as its family expects)")
     @argument("-f", "--format", choices=FORMATS, default="markdown",
               help="markdown, text, code (answer's code into a new cell below) or json")
     @argument("--out", metavar="VAR", help="also store the answer in this variable")
@@ -110,7 +118,8 @@ class CfaiMagics(Magics, Settings):
         The cell is the user's turn, or messages written as ``system:``/``user:``/
         ``assistant:`` lines or as a JSON list of {role, content}. ``{name}`` fields are filled
         from the notebook's variables; ``{{name}}`` keeps the braces. ``_cfai`` holds the last
-        answer.
+        answer; ``_cfai_answer`` the whole Answer (``.reasoning``, ``.usage``, ``.tool_calls``).
+        A reasoning model's thinking shows apart, collapsed, and is never sent back.
         """
         args = _parse(self.cfai_cell.parser, line)
         if args.out is not None and not args.out.isidentifier():
@@ -122,10 +131,13 @@ class CfaiMagics(Magics, Settings):
 
     def _ask(self, args, cell):
         session = self.session
-        model = session.catalog.resolve(args.model or self.default_model)
+        model = session.resolve(args.model or self.default_model)
         parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars)
         params = {"max_tokens": args.max_tokens, "temperature": args.temperature,
-                  "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed}
+                  "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed,
+                  "reasoning_effort": args.reasoning}
+        if args.no_think:
+            params.update(no_think(model.id))
         ask = turn.Ask(model, parsed, params, chat=args.chat, once=args.once, new=args.new,
                        system=args.system, cell_id=self._cell_id(), stream=not args.no_stream)
         prepared = turn.prepare(session, ask)
@@ -135,16 +147,16 @@ class CfaiMagics(Magics, Settings):
             notices.insert(0, note)
         renderer = StreamRenderer(model.id, fmt=args.format, mode=self._mode(),
                                   updates_per_second=self.updates_per_second, notices=notices)
-        outcome = turn.execute(session, prepared, renderer)
-        if outcome.text or outcome.status == "done":
-            self.shell.user_ns["_cfai"] = outcome.text
-        if outcome.status == "done":
-            self._deliver(args, outcome.text)
-        if outcome.status == "interrupted":
+        answer = turn.execute(session, prepared, renderer)
+        self.shell.user_ns["_cfai_answer"] = answer
+        if answer.done:
+            self.shell.user_ns["_cfai"] = answer.text
+            self._deliver(args, answer.text)
+        if answer.status == "interrupted":
             raise Interrupted(f"Interrupted after {renderer.tokens} tokens",
-                              partial=outcome.text)
-        if outcome.error is not None:
-            raise outcome.error
+                              partial=answer.text)
+        if answer.error is not None:
+            raise answer.error
 
     def _deliver(self, args, text: str) -> None:
         value = text
@@ -200,7 +212,7 @@ class CfaiMagics(Magics, Settings):
     def _cmd_model(self, args):
         if args.name:
             self.session.model = args.name
-        model = self.session.catalog.resolve(self.session.model)
+        model = self.session.resolve(self.session.model)
         print(f"Default model: {model.id} ({model.limits()})")
 
     def _cmd_models(self, args):
@@ -209,7 +221,7 @@ class CfaiMagics(Magics, Settings):
             print("Could not reach the model list; showing the built-in table.")
         width = max(len(m.id) for m in catalog)
         for m in catalog:
-            mark = "*" if m.id == catalog.resolve(self.session.model).id else " "
+            mark = "*" if m.id == self.session.resolve(self.session.model).id else " "
             print(f"{mark} {m.id:{width}}  {m.limits()}  [{m.source}]")
 
     def _cmd_history(self, args):
@@ -255,9 +267,11 @@ class CfaiMagics(Magics, Settings):
             print(f"{key:18} {value}")
 
     def _cmd_backend(self, args):
-        if args.name:
-            self.session.set_backend(args.name)
-        print(f"Backend: {self.session.backend}")
+        if args.name or args.protocol:
+            self.session.set_backend(args.name or self.session.backend, args.protocol)
+        protocol = self.session.protocol
+        print(f"Backend: {self.session.backend}"
+              + (f" (protocol {protocol})" if protocol != "workers-ai" else ""))
 
     def _cmd_panel(self, args):
         from IPython.display import display

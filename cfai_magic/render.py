@@ -8,12 +8,15 @@ updates): nothing until the answer is complete, then the same final output as ri
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
 import uuid
 
 from IPython.display import display
+
+from .client.events import Reasoning, Text
 
 ICONS = {"streaming": "⏳", "done": "✓", "interrupted": "⏹ interrupted", "error": "✗ failed"}
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
@@ -36,24 +39,43 @@ def answer_json(text: str):
     return json.loads(blocks[0] if blocks else text)
 
 
+def footer_tokens(usage: dict | None, counted: int) -> str:
+    """``57 tokens``, with reasoning and cached tokens apart when the service reports them."""
+    usage = usage or {}
+    text = f"{usage.get('completion_tokens') or counted} tokens"
+    thought = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    if thought:
+        text += f" ({thought} reasoning)"
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if cached:
+        text += f" · {cached} cached"
+    return text
+
+
+def reasoning_block(reasoning: str, streaming: bool) -> str:
+    """The reasoning as a collapsed, labelled HTML block, apart from the answer."""
+    words = len(reasoning.split())
+    label = f"💭 Reasoning ({words} words)"
+    if streaming:
+        tail = " ".join(reasoning.split()[-12:])
+        label = f"💭 Thinking… ({words} words): …{html.escape(tail)}"
+    body = html.escape(reasoning.strip())
+    return (f'<details class="cfai-reasoning"><summary>{label}</summary>\n\n'
+            f'<pre style="white-space: pre-wrap">{body}</pre>\n\n</details>\n\n')
+
+
 class Meter:
-    """Counts an answer's chunks, times them, and says when a throttled update is due."""
+    """Counts an answer's events, times them, and says when a throttled update is due."""
 
     def __init__(self, updates_per_second: float = 20.0, clock=time.monotonic):
         self.clock = clock
         self.interval = 1.0 / updates_per_second if updates_per_second > 0 else 0.0
-        self.parts: list[str] = []
         self.tokens = 0
         self.start = self.last = clock()          # the first update comes one interval in
         self.first = None
 
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def add(self, piece: str) -> bool:
-        """Take a chunk; True when an update is due."""
-        self.parts.append(piece)
+    def tick(self) -> bool:
+        """Count a chunk; True when an update is due."""
         self.tokens += 1
         now = self.clock()
         if self.first is None:
@@ -67,8 +89,7 @@ class Meter:
                replayed: bool = False) -> str:
         """``✓ model · 57 tokens · 40.1 tok/s · 1.4 s · backend``."""
         now = self.clock()
-        tokens = (usage or {}).get("completion_tokens") or self.tokens
-        bits = [f"{ICONS[state]} {model}", f"{tokens} tokens"]
+        bits = [f"{ICONS[state]} {model}", footer_tokens(usage, self.tokens)]
         if replayed:                      # a cassette answers at once: no timing to show
             bits.append("replayed")
         else:
@@ -78,6 +99,13 @@ class Meter:
         if backend:
             bits.append(backend)
         return " · ".join(bits)
+
+
+def backend_label(answer) -> str:
+    """The footer's backend: who answered, and the model that did if it is another."""
+    if answer.served_by and answer.served_by != answer.model:
+        return f"{answer.backend} ({answer.served_by})"
+    return answer.backend
 
 
 class StreamRenderer:
@@ -91,15 +119,13 @@ class StreamRenderer:
         self.meter = Meter(updates_per_second, clock)
         self.updates = 0
         self.display_id = uuid.uuid4().hex
+        self.answer = None
         self._handle = None
+        self._thinking = False               # print mode: inside a reasoning run
 
     @property
     def text(self) -> str:
-        return self.meter.text
-
-    @property
-    def parts(self) -> list[str]:
-        return self.meter.parts
+        return self.answer.text if self.answer is not None else ""
 
     @property
     def tokens(self) -> int:
@@ -111,8 +137,12 @@ class StreamRenderer:
 
     def _bundle(self, footer: str, final: bool) -> dict:
         text = self.text
+        reasoning = self.answer.reasoning if self.answer is not None else ""
         lines = [footer, *self.notices]
         plain = (text + "\n" if text else "") + "\n".join(lines)
+        if reasoning:
+            words = len(reasoning.split())
+            plain = f"💭 reasoning: {words} words (in _cfai_answer.reasoning)\n" + plain
         if self.fmt == "text":
             return {"text/plain": plain}
         if final and self.fmt == "json":
@@ -121,9 +151,13 @@ class StreamRenderer:
             except ValueError:
                 pass
         small = "".join(f"\n\n<sub>{line}</sub>" for line in lines)
-        return {"text/markdown": (text + small) if text else small.lstrip(), "text/plain": plain}
+        markdown = (text + small) if text else small.lstrip()
+        if reasoning:
+            markdown = reasoning_block(reasoning, not final and not text) + markdown
+        return {"text/markdown": markdown, "text/plain": plain}
 
-    def start(self) -> None:
+    def start(self, answer) -> None:
+        self.answer = answer
         if self.mode == "final":
             return
         if self.mode == "print":
@@ -143,12 +177,24 @@ class StreamRenderer:
         else:
             self._update(self._bundle(f"⏳ {self.model} · {text}", False))
 
-    def feed(self, piece: str) -> None:
-        due = self.meter.add(piece)
+    def feed(self, event) -> None:
+        kind = type(event)
+        if kind is not Text and kind is not Reasoning:
+            return
+        due = self.meter.tick()
         if self.mode == "print":
-            self.printer(piece, end="", flush=True)
+            self._print(event)
         elif self.mode == "rich" and due:
             self._update(self._bundle(self.status("streaming"), False))
+
+    def _print(self, event) -> None:
+        thinking = type(event) is Reasoning
+        if thinking and not self._thinking:
+            self.printer("\x1b[2m💭 ", end="")
+        elif not thinking and self._thinking:
+            self.printer("\x1b[0m\n", end="")
+        self._thinking = thinking
+        self.printer(event.text, end="", flush=True)
 
     def _update(self, bundle: dict, metadata: dict | None = None) -> None:
         if self.mode == "final":
@@ -158,15 +204,21 @@ class StreamRenderer:
             self._handle.update(bundle, raw=True, metadata=metadata or {})
             self.updates += 1
 
-    def finish(self, state: str, *, usage=None, backend: str = "", metadata=None) -> str:
+    def finish(self, answer, metadata=None) -> str:
         """The final update: the whole answer and the footer. Returns the footer."""
-        footer = self.status(state, usage, backend, (metadata or {}).get("replayed", False))
-        if state == "error" and not self.parts:     # nothing to keep: the error line says it
-            if self.mode == "rich":
-                self._update({"text/plain": ""}, {"cfai": metadata or {}})
-            return footer
+        self.answer = answer
+        state = answer.status if answer.status in ICONS else "error"
+        footer = self.status(state, answer.usage, backend_label(answer), answer.replayed)
         if self.mode == "print":
-            self.printer(("\n" if self.parts else "") + footer)
+            if self._thinking:
+                self.printer("\x1b[0m", end="")
+            if state == "error" and not answer.parts:
+                return footer
+            self.printer(("\n" if answer.parts or answer.reasoning_parts else "") + footer)
+            return footer
+        if state == "error" and not answer.parts and not answer.reasoning_parts:
+            if self.mode == "rich":     # nothing to keep: the error line says it
+                self._update({"text/plain": ""}, {"cfai": metadata or {}})
             return footer
         self._update(self._bundle(footer, True), {"cfai": metadata or {}})
         return footer

@@ -23,6 +23,7 @@ class Session:
         self.store = ChatStore()
         self.catalog = Catalog()
         self.backend = os.environ.get("CFAI_BACKEND", "auto")
+        self.protocol = os.environ.get(config.ENV_PROTOCOL) or "workers-ai"
         self._cassette = None                 # %cfai record / replay, or CFAI_CASSETTE
         if os.environ.get("CFAI_CASSETTE"):   # (imported only then: requests loads slowly)
             from .cassette import Cassette
@@ -37,7 +38,8 @@ class Session:
         self._lab = None
 
     def __repr__(self) -> str:
-        return f"Session(backend={self.backend!r}, model={self.model!r}, {self.store!r})"
+        return (f"Session(backend={self.backend!r}, protocol={self.protocol!r}, "
+                f"model={self.model!r}, {self.store!r})")
 
     # the notebook's default model (a trait of the settings, so %config and the panel agree)
     @property
@@ -46,7 +48,7 @@ class Session:
 
     @model.setter
     def model(self, name: str) -> None:
-        self.settings.default_model = self.catalog.resolve(name).id
+        self.settings.default_model = self.resolve(name).id
 
     @property
     def lab(self):
@@ -67,7 +69,7 @@ class Session:
     def cassette(self, cassette) -> None:
         """In auto mode a miss goes to the real backend, resolved only when it happens."""
         if cassette is not None and cassette.mode == "auto":
-            cassette.forward = lambda: self._real_target()[1:]
+            cassette.forward = self._real_target
         self._cassette = cassette
 
     def login(self, account_id: str | None, token: str | None) -> None:
@@ -79,15 +81,27 @@ class Session:
             self._client = None
 
     def has_credentials(self) -> bool:
+        """Whether ``auto`` goes to Cloudflare (or, for ``openai``, to CFAI_BASE_URL)."""
+        if self.protocol == "openai" and os.environ.get(config.ENV_BASE_URL):
+            return True
         return bool((self._account_id or os.environ.get(config.ENV_ACCOUNT))
                     and (self._token or os.environ.get(config.ENV_TOKEN)))
 
-    def set_backend(self, backend: str) -> None:
+    def set_backend(self, backend: str, protocol: str | None = None) -> None:
         if backend not in BACKENDS:
             config.check_base_url(backend)
+        if protocol is not None:
+            from .client.protocols import get
+            get(protocol)
         with self._lock:
             self.backend = backend
+            self.protocol = protocol or self.protocol
             self._client = None
+
+    def resolve(self, name: str):
+        """The model for an id or alias; any id when the protocol is ``openai`` (the engine
+        names its own models)."""
+        return self.catalog.resolve(name, open=self.protocol == "openai")
 
     def once(self, key: str) -> bool:
         """True the first time a one-off notice is asked for."""
@@ -96,40 +110,55 @@ class Session:
         self._said.add(key)
         return True
 
-    def target(self, notify=None) -> tuple[str, str, str, Secret]:
-        """(kind, base_url, account_id, token) of the backend in use."""
+    def target(self, notify=None) -> dict:
+        """The WorkersAI arguments of the backend in use (base_url, credentials, protocol,
+        label)."""
         if self.cassette is not None and self.cassette.mode in ("replay", "auto"):
             from .cassette import REPLAY_URL
-            return "cassette", REPLAY_URL, "cassette", Secret("cassette")
+            return dict(account_id="cassette", api_token=Secret("cassette"),
+                        base_url=REPLAY_URL, protocol=self.protocol, label="cassette")
         return self._real_target(notify)
 
-    def _real_target(self, notify=None) -> tuple[str, str, str, Secret]:
-        backend = self.backend
+    def _real_target(self, notify=None) -> dict:
+        backend, openai = self.backend, self.protocol == "openai"
         if backend == "auto":
             backend = "cloudflare" if self.has_credentials() else "local"
         if backend == "local":
             from .local.runtime import ensure_backend
             info = ensure_backend(self.settings.local_idle_timeout, notify)
-            return "local", info["url"], "local", Secret(info["token"] or "local")
-        creds = config.credentials(self._account_id, self._token)
-        if backend == "cloudflare":
-            url = os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL
+            url = info["url"] + ("/accounts/local/ai/v1" if openai else "")
+            return dict(account_id="local", api_token=Secret(info["token"] or "local"),
+                        base_url=url, protocol=self.protocol, label="local")
+        if openai:
+            account, token = config.openai_credentials(self._account_id, self._token)
         else:
-            url = backend
-        return backend, config.check_base_url(url), creds.account_id, creds.token
+            creds = config.credentials(self._account_id, self._token)
+            account, token = creds.account_id, creds.token
+        if backend == "cloudflare":
+            url = os.environ.get(config.ENV_BASE_URL)
+            if not url:
+                if openai and not account:
+                    config.credentials(self._account_id, self._token)   # says what to set
+                url = config.cloudflare_v1_url(account) if openai else config.CLOUDFLARE_URL
+            label = None            # a server of ours names itself; Cloudflare is named by URL
+        else:
+            url, label = backend, None
+        return dict(account_id=account, api_token=token, base_url=config.check_base_url(url),
+                    protocol=self.protocol, label=label)
 
     def client(self, notify=None):
         """A WorkersAI for the current backend and settings (reused while they hold)."""
         from .client import WorkersAI
-        kind, url, account, token = self.target(notify)
+        target = self.target(notify)
         s = self.settings
-        fingerprint = hashlib.sha256(token.reveal().encode()).hexdigest()[:16]
-        key = (kind, url, account, fingerprint, s.timeout, s.max_retries, id(self.cassette))
+        token = target["api_token"].reveal()
+        fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
+        key = (tuple((k, v) for k, v in target.items() if k != "api_token"), fingerprint,
+               s.timeout, s.max_retries, id(self.cassette))
         with self._lock:
             if self._client is None or self._client_key != key:
-                self._client = WorkersAI(account, token, base_url=url, timeout=s.timeout,
-                                         max_retries=s.max_retries, catalog=self.catalog,
-                                         cassette=self.cassette)
+                self._client = WorkersAI(**target, timeout=s.timeout, max_retries=s.max_retries,
+                                         catalog=self.catalog, cassette=self.cassette)
                 self._client_key = key
             return self._client
 
@@ -137,7 +166,7 @@ class Session:
         """The settings, for %cfai config (secrets only as set / not set)."""
         s = self.settings
         return {
-            "backend": self.backend,
+            "backend": self.backend, "protocol": self.protocol,
             "base_url": os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL,
             "account_id": config.mask(self._account_id or os.environ.get(config.ENV_ACCOUNT)),
             "api_token": config.mask(self._token or os.environ.get(config.ENV_TOKEN)),

@@ -26,6 +26,7 @@ class Turn:
     model: str = ""
     cell_id: str | None = None
     time: float = field(default_factory=time.time)
+    reasoning: str = ""           # kept for the user, never sent back to the model
 
     def as_messages(self) -> list[dict]:
         return [*self.messages, {"role": "assistant", "content": self.answer}]
@@ -108,9 +109,9 @@ class Conversation:
                 f"not fit the {model.context_tokens:,}-token context of {model.id}.")
         return plan
 
-    def commit(self, plan: Plan, answer: str, model: str = "") -> Turn:
+    def commit(self, plan: Plan, answer: str, model: str = "", reasoning: str = "") -> Turn:
         """Record a completed turn."""
-        turn = Turn(plan.new_messages, answer, model, plan.cell_id)
+        turn = Turn(plan.new_messages, answer, model, plan.cell_id, reasoning=reasoning)
         with self._lock:
             same_base = (len(self.turns) >= len(plan.base)
                          and all(a is b for a, b in zip(self.turns, plan.base)))

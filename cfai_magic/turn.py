@@ -1,17 +1,19 @@
 """One exchange with a model, shared by the magic and the panel.
 
 ``prepare`` turns a request into a plan (what is sent, which notices to show) without sending;
-``execute`` streams the answer into a sink (a StreamRenderer, or the panel's transcript) and
-records the turn in the conversation only when the answer is complete.
+``execute`` streams the answer's events into a sink (a StreamRenderer, or the panel's
+transcript) and records the turn in the conversation only when the answer is complete. A sink
+has ``start(answer)``, ``waiting(text)``, ``feed(event)`` and ``finish(answer, metadata)``; it
+reads the text from the Answer and keeps no copy.
 """
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 from .catalog import Model
-from .errors import CfaiError
+from .client.answer import Answer
+from .errors import CfaiError, EmptyAnswer, Unexpected
 from .parsing import Parsed
 from .state import Conversation, Plan
 
@@ -41,25 +43,6 @@ class Prepared:
         return self.plan.notices if self.plan else []
 
 
-@dataclass
-class Outcome:
-    status: str                                   # done | interrupted | error
-    text: str = ""
-    usage: dict | None = None
-    error: CfaiError | None = None
-    backend: str = ""
-    served_by: str | None = None
-    replayed: bool = False
-    elapsed: float = 0.0
-    metadata: dict = field(default_factory=dict)
-
-    def take(self, answer) -> None:
-        """What a Stream or a Result knows about the answer."""
-        self.text, self.usage = answer.text, answer.usage
-        self.backend = answer.backend or self.backend
-        self.served_by, self.replayed = answer.served_by, answer.replayed
-
-
 def prepare(session, ask: Ask) -> Prepared:
     """Plan the turn and check it against the model's limits; sends nothing."""
     prepared = _plan(session, ask)
@@ -85,20 +68,19 @@ def _plan(session, ask: Ask) -> Prepared:
 
 
 def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = None,
-            on_stream=None) -> Outcome:
-    """Stream the answer into ``sink``; never raises a CfaiError or KeyboardInterrupt, but
-    returns them in the Outcome (after the sink has shown the partial answer)."""
+            on_stream=None) -> Answer:
+    """Stream the answer into ``sink``; never raises, but returns the Answer with its status
+    and error (after the sink has shown whatever came). This is the one place where an
+    unexpected exception becomes one line."""
     ask = prepared.ask
-    cancel = cancel or threading.Event()
-    start = time.monotonic()
-    outcome = Outcome("error")
-    stream = None
+    answer = Answer(ask.model.id, prepared.request, stream=ask.stream,
+                    cancel=cancel or threading.Event())
     started = False
 
     def begin() -> None:
         nonlocal started
         if not started:
-            sink.start()
+            sink.start(answer)
             started = True
 
     def notify(text: str) -> None:          # e.g. the local model is starting
@@ -107,43 +89,43 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
 
     try:
         client = session.client(notify)
-        outcome.backend = client.backend
+        answer.bind(client)
         begin()
-        if ask.stream:
-            stream = client.stream(ask.model.id, cancel=cancel, **prepared.request)
-            if on_stream:
-                on_stream(stream)
-            feed = sink.feed
-            for piece in stream:
-                feed(piece)
-            outcome.take(stream)
-            outcome.status = "interrupted" if cancel.is_set() and not stream.done else "done"
-        else:
-            result = client.run(ask.model.id, **prepared.request)
-            sink.feed(result.text)
-            outcome.take(result)
-            outcome.status = "done"
+        if on_stream:
+            on_stream(answer)
+        feed = sink.feed
+        for event in answer.events():
+            feed(event)
+        if answer.done:
+            check_text(answer)
     except KeyboardInterrupt:
-        if stream is not None:
-            stream.close()
-            outcome.take(stream)
-        outcome.status = "interrupted"
+        answer.close()
+        answer.status = "interrupted"
     except CfaiError as err:
-        outcome.error = err
-        outcome.text = getattr(err, "partial", "") or (stream.text if stream else "")
-    outcome.elapsed = time.monotonic() - start
-    outcome.metadata = {
-        "model": ask.model.id, "params": {k: v for k, v in prepared.request.items()
-                                          if k not in ("prompt", "messages")},
-        "usage": outcome.usage, "backend": outcome.backend, "served_by": outcome.served_by,
-        "replayed": outcome.replayed,
-        "status": outcome.status, "chat": None if ask.once else ask.chat}
-    if outcome.status == "done" and prepared.conversation is not None:
-        prepared.conversation.commit(prepared.plan, outcome.text, ask.model.id)
+        answer.status, answer.error = "error", err
+    except Exception as exc:                 # a bug of ours or a library's: one line, still
+        answer.close()
+        answer.status, answer.error = "error", Unexpected.wrap(exc)
+    if answer.status == "streaming":
+        answer.status = "interrupted"
+    if answer.done and prepared.conversation is not None:
+        prepared.conversation.commit(prepared.plan, answer.text, ask.model.id,
+                                     reasoning=answer.reasoning)
     if started:
-        backend = outcome.backend
-        if outcome.served_by and outcome.served_by != ask.model.id:
-            backend = f"{backend} ({outcome.served_by})"
-        sink.finish(outcome.status, usage=outcome.usage, backend=backend,
-                    metadata=outcome.metadata)
-    return outcome
+        sink.finish(answer, answer.metadata(None if ask.once else ask.chat))
+    return answer
+
+
+def check_text(answer: Answer) -> None:
+    """An answer with no text (and no tool call) is an error, never an empty turn."""
+    if answer.text.strip() or answer.tool_calls:
+        return
+    reason = answer.finish_reason
+    if answer.reasoning.strip():
+        limit = answer.request.get("max_tokens")
+        spent = f"all {limit} tokens" if limit else "its whole token budget"
+        raise EmptyAnswer(
+            f"{answer.model} spent {spent} reasoning and wrote no answer "
+            f"(finish reason: {reason or 'not given'})",
+            hint="Raise --max-tokens, or think less with --reasoning low or --no-think")
+    raise EmptyAnswer(f"The model returned no text (finish reason: {reason or 'not given'})")

@@ -14,7 +14,8 @@ import ipywidgets as w
 from . import turn
 from .errors import CfaiError
 from .parsing import Parsed
-from .render import Meter, answer_code
+from .client.events import Reasoning, Text
+from .render import Meter, answer_code, backend_label, reasoning_block
 from .session import Session, current
 
 
@@ -24,14 +25,16 @@ def _bundle(text: str) -> dict:
 
 
 class Message(w.VBox):
-    """One message of the transcript: its role and its Markdown."""
+    """One message of the transcript: its role, the reasoning (collapsed), and its Markdown."""
 
-    def __init__(self, role: str, text: str = "", on_insert=None):
+    def __init__(self, role: str, text: str = "", on_insert=None, reasoning: str = ""):
         self.role = role
         self.text = text
         self.body = w.Output()
         self.body.add_class("cfai-message-body")
-        children = [w.HTML(f"<b>{role}</b>"), self.body]
+        self.thinking = w.HTML()
+        self.thinking.add_class("cfai-reasoning")
+        children = [w.HTML(f"<b>{role}</b>"), self.thinking, self.body]
         if on_insert is not None:
             self.insert = w.Button(description="Insert as cell", icon="plus",
                                    tooltip="Put this answer's code in a new cell below")
@@ -40,22 +43,27 @@ class Message(w.VBox):
             children.append(self.insert)
         super().__init__(children)
         self.add_class(f"cfai-message-{role}")
-        self.set_text(text)
+        self.set_text(text, reasoning)
 
-    def set_text(self, text: str) -> None:
+    def set_text(self, text: str, reasoning: str = "", streaming: bool = False) -> None:
         self.text = text
         self.body.outputs = (_bundle(text),)
+        if reasoning:
+            self.thinking.value = reasoning_block(reasoning, streaming and not text)
 
 
 class PanelSink:
-    """Where turn.execute streams a panel's answer: the last message, throttled."""
+    """Where turn.execute streams a panel's answer: the last message, throttled. It reads the
+    text from the Answer; the Meter only counts and paces."""
 
     def __init__(self, panel: "ChatPanel", message: Message, model: str, rate: float):
         self.panel, self.message, self.model = panel, message, model
         self.meter = Meter(rate)
+        self.answer = None
         self.active = True
 
-    def start(self) -> None:
+    def start(self, answer) -> None:
+        self.answer = answer
         if self.active:
             self.panel.status.value = self.meter.status(self.model, "streaming") + " · waiting"
 
@@ -63,17 +71,21 @@ class PanelSink:
         if self.active:
             self.panel.status.value = f"⏳ {self.model} · {text}"
 
-    def feed(self, piece: str) -> None:
-        if self.meter.add(piece) and self.active:
-            self.message.set_text(self.meter.text)
+    def feed(self, event) -> None:
+        if type(event) not in (Text, Reasoning):
+            return
+        if self.meter.tick() and self.active:
+            self.message.set_text(self.answer.text, self.answer.reasoning, streaming=True)
             self.panel.status.value = self.meter.status(self.model, "streaming")
 
-    def finish(self, state: str, *, usage=None, backend: str = "", metadata=None) -> None:
+    def finish(self, answer, metadata=None, state: str | None = None) -> None:
         if self.active:
-            self.message.set_text(self.meter.text + ("\n\n*⏹ interrupted*"
-                                                     if state == "interrupted" else ""))
+            state = state or (answer.status if answer.status != "pending" else "error")
+            self.message.set_text(answer.text + ("\n\n*⏹ interrupted*"
+                                                 if state == "interrupted" else ""),
+                                  answer.reasoning)
             self.panel.status.value = self.meter.status(
-                self.model, state, usage, backend, (metadata or {}).get("replayed", False))
+                self.model, state, answer.usage, backend_label(answer), answer.replayed)
 
 
 class ChatPanel(w.VBox):
@@ -148,13 +160,13 @@ class ChatPanel(w.VBox):
 
     def _current_model(self) -> str:
         try:
-            return self.session.catalog.resolve(self.session.model).id
+            return self.session.resolve(self.session.model).id
         except CfaiError:
             return self.session.model
 
     def _show_limits(self) -> None:
         try:
-            self.limits.value = f"<small>{self.session.catalog.resolve(self.model.value).limits()}</small>"
+            self.limits.value = f"<small>{self.session.resolve(self.model.value).limits()}</small>"
         except CfaiError:
             self.limits.value = ""
 
@@ -213,7 +225,8 @@ class ChatPanel(w.VBox):
         for t in conversation.turns:
             for m in t.messages:
                 items.append(Message(m["role"], m["content"]))
-            items.append(Message("assistant", t.answer, on_insert=self.insert_cell))
+            items.append(Message("assistant", t.answer, on_insert=self.insert_cell,
+                                 reasoning=t.reasoning))
         self.transcript.children = items
 
     def insert_cell(self, text: str) -> None:
@@ -251,7 +264,7 @@ class ChatPanel(w.VBox):
             return None
         self.error.value = ""
         try:
-            model = self.session.catalog.resolve(self.model.value)
+            model = self.session.resolve(self.model.value)
             ask = turn.Ask(model, Parsed(text=text), chat=self.chat_name,
                            params={"max_tokens": self.max_tokens.value,
                                    "temperature": self.temperature.value},
@@ -272,15 +285,15 @@ class ChatPanel(w.VBox):
         return self._worker
 
     def _run(self, prepared, sink: PanelSink, cancel: threading.Event) -> None:
-        outcome = turn.execute(self.session, prepared, sink, cancel,
-                               on_stream=lambda s: setattr(self, "_stream", s))
+        answer = turn.execute(self.session, prepared, sink, cancel,
+                              on_stream=lambda s: setattr(self, "_stream", s))
         with self._lock:
             if not sink.active:          # Stop already finished this turn in the UI
                 return
             self._end_turn(sink)
-            if outcome.error is not None:
-                self.show_error(outcome.error)
-            if outcome.status == "done":
+            if answer.error is not None:
+                self.show_error(answer.error)
+            if answer.done:
                 self.render_transcript()
 
     def stop_answer(self) -> None:
@@ -293,7 +306,8 @@ class ChatPanel(w.VBox):
                 cancel.set()
             if stream is not None:
                 stream.abort()
-            sink.finish("interrupted")
+            if sink.answer is not None:
+                sink.finish(sink.answer, state="interrupted")
             self._end_turn(sink)
 
     def _end_turn(self, sink: PanelSink) -> None:

@@ -1,35 +1,26 @@
-"""WorkersAI: run a text-generation model, whole or streamed."""
+"""WorkersAI: the client. Sends a request in the chosen wire protocol and hands back an Answer.
+
+``protocol="workers-ai"`` (``/ai/run/{model}``, the default) or ``"openai"``
+(``/chat/completions``: Cloudflare's ``/ai/v1``, vLLM, llama.cpp's server, Ollama); also
+``CFAI_PROTOCOL``. A cassette, when set, answers at the event seam: a recorded answer is
+replayed as the same events, whatever the protocol.
+"""
 from __future__ import annotations
 
-import json
 import os
 import threading
-from dataclasses import dataclass, field
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from .. import config
-from ..catalog import Catalog
-from ..errors import CfaiError, InputError, StreamError
-from . import _sse
+from ..catalog import Catalog, Model
+from ..errors import CassetteMiss, CfaiError, InputError, StreamError
+from . import _sse, protocols
 from ._http import Transport
+from .answer import Answer
+from .events import Reasoning, Text
 
-_DEFAULT_CATALOG = Catalog()
-
-
-@dataclass
-class Result:
-    """A whole answer."""
-    text: str
-    model: str
-    usage: dict | None = None
-    backend: str = ""
-    served_by: str | None = None
-    params: dict = field(default_factory=dict)
-    replayed: bool = False
-
-    def __str__(self) -> str:
-        return self.text
+Result = Stream = Answer          # the names of the first version: one object now
+VISIBLE = (Text, Reasoning)
 
 
 def backend_name(base_url: str, headers=None) -> str:
@@ -41,268 +32,222 @@ def backend_name(base_url: str, headers=None) -> str:
         return "cloudflare"
     if host == "gateway.ai.cloudflare.com":
         return "gateway"
-    if host.endswith(".invalid"):
-        return "cassette"
-    return "local" if config.is_loopback(host) else host
+    return urlsplit(base_url).netloc
 
 
-def origin(base_url: str, headers) -> tuple[str, str | None, bool]:
-    """(backend, served_by, replayed) of an answer, from its response headers."""
-    return (backend_name(base_url, headers), headers.get("X-Cfai-Served-By"),
-            headers.get("X-Cfai-Cassette") == "replay")
-
-
-class Stream:
-    """Text chunks of one answer as they arrive. Iterate it; ``text`` holds what came so far.
-
-    Opens the request on first use. A failure before the first chunk is retried (see
-    Transport); after it, a :class:`StreamError` carries ``partial``. ``close()`` (or leaving a
-    ``with`` block, or stopping early) closes the HTTP connection; ``abort()`` may be called
-    from another thread to end a read that is blocked.
-    """
-
-    def __init__(self, client: "WorkersAI", model: str, body: dict,
-                 cancel: threading.Event | None = None):
-        self.client = client
-        self.model = model
-        self.params = {k: v for k, v in body.items() if k not in ("prompt", "messages", "stream")}
-        self.usage: dict | None = None
-        self.backend = ""
-        self.served_by: str | None = None
-        self.done = False
-        self.replayed = False
-        self._body = body
-        self._cancel = cancel or threading.Event()
-        self._parts: list[str] = []
-        self._events: Iterator[dict] | None = None
-        self._response = None
-        self._iter = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts)
-
-    def __iter__(self):
-        if self._iter is None:
-            self._iter = self._chunks()
-        return self._iter
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _take(self, event: dict) -> str:
-        if isinstance(event.get("usage"), dict):
-            self.usage = event["usage"]
-        piece = event.get("response")
-        if piece is None:
-            return ""
-        return piece if isinstance(piece, str) else json.dumps(piece)
-
-    def _open(self):
-        """Send the request and read up to the first chunk; retried as a whole."""
-        def attempt():
-            response = self.client._send(self.model, self._body, stream=True)
-            self._response = response
-            self.backend, self.served_by, self.replayed = origin(self.client.base_url,
-                                                                 response.headers)
-            if "text/event-stream" not in response.headers.get("Content-Type", ""):
-                result = self.client._result(self.model, response, self._body)
-                self.usage = result.usage
-                return iter(()), [result.text] if result.text else []
-            events = _sse.events(_sse.Body(response))
-            first = []
-            try:
-                for event in events:
-                    piece = self._take(event)
-                    if piece:
-                        first.append(piece)
-                        break
-            except StreamError as err:
-                response.close()
-                if "[DONE]" in err.message or "dropped" in err.message:
-                    err.retryable = True   # nothing was handed out yet: safe to retry
-                raise
-            return events, first
-        return self.client.transport.call(attempt, self._cancel)
-
-    def _chunks(self):
-        cancelled = self._cancel.is_set
-        parts = self._parts
-        try:
-            if cancelled():
-                return
-            events, first = self._open()
-            for piece in first:
-                parts.append(piece)
-                yield piece
-            take = self._take
-            for event in events:
-                if cancelled():
-                    return
-                piece = event.get("response")
-                if type(piece) is not str or "usage" in event:
-                    piece = take(event)
-                if piece:
-                    parts.append(piece)
-                    yield piece
-            self.done = True
-            self.client._record(self, self._body, parts)
-        except StreamError as err:
-            if cancelled():
-                return
-            err.partial = self.text
-            raise self.client._scrub(err) from None
-        except CfaiError as err:
-            raise self.client._scrub(err) from None
-        finally:
-            self.close()
-
-    def __next__(self) -> str:
-        return next(iter(self))
-
-    def close(self) -> None:
-        """Close the connection (the server sees it closed). Safe to call twice."""
-        if self._response is not None:
-            self._response.close()
-
-    def abort(self) -> None:
-        """From another thread: stop now, even if a read is blocked waiting for data."""
-        self._cancel.set()
-        response = self._response
-        if response is not None:
-            try:
-                response.raw.shutdown()
-            except (AttributeError, ValueError, RuntimeError, OSError):
-                pass
-            response.close()
+def _decode(events, decoder):
+    for obj in events:
+        yield from decoder.chunk(obj)
+    yield from decoder.end()
 
 
 class WorkersAI:
-    """A client for Workers AI text generation (or any server speaking its protocol).
+    """A client for Workers AI text generation, or any server speaking one of our protocols.
 
-    ``base_url`` is the API root (``CFAI_BASE_URL``, else Cloudflare's); the client appends
-    ``/accounts/{account_id}/ai/run/{model}``. ``gateway="name"`` goes through AI Gateway.
-    Credentials default to CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN.
+    ``base_url`` is the API root (``CFAI_BASE_URL``, else Cloudflare's). For ``workers-ai`` the
+    client appends ``/accounts/{account_id}/ai/run/{model}`` (``gateway="name"`` goes through
+    AI Gateway); for ``openai`` it appends ``/chat/completions`` (default root: Cloudflare's
+    ``/accounts/{account_id}/ai/v1``). Credentials default to CLOUDFLARE_ACCOUNT_ID and
+    CLOUDFLARE_API_TOKEN (for ``openai`` also OPENAI_API_KEY; no token at all is allowed there,
+    for a local engine that wants none).
     """
 
     def __init__(self, account_id: str | None = None, api_token=None, base_url: str | None = None,
                  gateway: str | None = None, timeout: float = 60.0, max_retries: int = 3, *,
                  backoff: float = 0.5, catalog: Catalog | None = None, session=None,
-                 cassette=None):
-        self._creds = config.credentials(account_id, api_token)
-        default = config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL
-        self.base_url = config.check_base_url(
-            base_url or os.environ.get(config.ENV_BASE_URL) or default)
+                 cassette=None, protocol: str | None = None, label: str | None = None):
+        self.protocol = protocols.get(protocol or os.environ.get(config.ENV_PROTOCOL))
+        base_url = base_url or os.environ.get(config.ENV_BASE_URL)
+        if self.protocol is protocols.openai:
+            self._account, self._token = config.openai_credentials(account_id, api_token)
+            if not base_url:
+                if not self._account:
+                    config.credentials(account_id, api_token)      # says what to set
+                base_url = config.cloudflare_v1_url(self._account)
+        else:
+            creds = config.credentials(account_id, api_token)
+            self._account, self._token = creds.account_id, creds.token
+            base_url = base_url or (config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL)
+        self.base_url = config.check_base_url(base_url)
         self.gateway = gateway
-        self.catalog = catalog or _DEFAULT_CATALOG
+        self.label = label
+        self._catalog = catalog
         self.cassette = cassette
-        if cassette is not None and session is None:
-            session = cassette.session()
         self.transport = Transport(timeout=timeout, max_retries=max_retries, backoff=backoff,
                                    session=session)
+        self._forward = None           # auto cassette: the real client for a miss
 
     def __repr__(self) -> str:
         via = f", gateway={self.gateway!r}" if self.gateway else ""
-        return f"WorkersAI(base_url={self.base_url!r}{via}, api_token=Secret('********'))"
+        return (f"WorkersAI(base_url={self.base_url!r}{via}, protocol={self.protocol.NAME!r}, "
+                "api_token=Secret('********'))")
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog()
+        return self._catalog
 
     @property
     def backend(self) -> str:
-        return backend_name(self.base_url)
+        return self.label or backend_name(self.base_url)
 
     def url(self, model: str) -> str:
-        account = self._creds.account_id
-        if self.gateway:
-            return f"{self.base_url}/{account}/{self.gateway}/workers-ai/{model}"
-        return f"{self.base_url}/accounts/{account}/ai/run/{model}"
+        return self.protocol.url(self.base_url, self._account, model, self.gateway)
 
     def _headers(self) -> dict:
-        return {"Authorization": f"Bearer {self._creds.token.reveal()}"}
+        token = self._token.reveal()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _scrub(self, err: CfaiError) -> CfaiError:
         """Make sure a server that echoes the token cannot put it into our error."""
-        token = self._creds.token.reveal()
+        token = self._token.reveal()
         if token and token in err.message:
             err.message = err.message.replace(token, "********")
             err.args = (err.message,)
         return err
 
-    def body(self, model: str, prompt=None, messages=None, max_tokens=None, stream=False,
-             **params) -> tuple[str, dict]:
-        """The checked model id and JSON body for a request (raises InputError)."""
+    # requests ---------------------------------------------------------------------------------
+    def resolve(self, model) -> Model:
+        """A Model as given, or the catalog's for an id or alias (any id for ``openai``)."""
+        if isinstance(model, Model):
+            return model
+        return self.catalog.resolve(model, open=self.protocol is protocols.openai)
+
+    def request(self, model, prompt=None, messages=None, max_tokens=None,
+                **params) -> tuple[Model, dict]:
+        """The model and the protocol-neutral request (checked against the model's limits)."""
         if (prompt is None) == (messages is None):
             raise InputError("Give either a prompt or messages, not both and not neither")
-        spec = self.catalog.resolve(model)
+        spec = self.resolve(model)
         self.catalog.check(spec, max_tokens=max_tokens, messages=messages, prompt=prompt)
-        body = {"prompt": prompt} if prompt is not None else {"messages": list(messages)}
-        body["stream"] = stream
+        request = {"prompt": prompt} if prompt is not None else {"messages": list(messages)}
         if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        body.update({k: v for k, v in params.items() if v is not None})
-        return spec.id, body
+            request["max_tokens"] = max_tokens
+        request.update({k: v for k, v in params.items() if v is not None})
+        return spec, request
 
-    def _record(self, answer, body: dict, chunks: list[str]) -> None:
-        """Give a complete answer that came from a real backend to the cassette."""
-        if self.cassette is not None and not answer.replayed:
-            self.cassette.record(backend=answer.backend, model=answer.model, body=body,
-                                 chunks=chunks, usage=answer.usage, served_by=answer.served_by)
+    def answer(self, model, request: dict, *, stream: bool = True,
+               cancel: threading.Event | None = None) -> Answer:
+        """An Answer for a model already resolved and a request already checked."""
+        model_id = model.id if isinstance(model, Model) else model
+        return Answer(model_id, request, stream=stream, opener=self._open, cancel=cancel)
 
-    def _send(self, model: str, body: dict, stream: bool):
-        return self.transport.send("POST", self.url(model), headers=self._headers(), json=body,
-                                   stream=stream)
+    def run(self, model, prompt: str | None = None, messages: list | None = None,
+            max_tokens: int | None = None, **params) -> Answer:
+        """The whole answer at once (a finished :class:`Answer`)."""
+        spec, request = self.request(model, prompt, messages, max_tokens, **params)
+        return self.answer(spec, request, stream=False).consume()
 
-    def _result(self, model: str, response, body: dict) -> Result:
+    def stream(self, model, prompt: str | None = None, messages: list | None = None,
+               max_tokens: int | None = None, *, cancel: threading.Event | None = None,
+               **params) -> Answer:
+        """The answer while it is generated: iterate for text, ``.events()`` for all."""
+        spec, request = self.request(model, prompt, messages, max_tokens, **params)
+        return self.answer(spec, request, stream=True, cancel=cancel)
+
+    # the seam: a recorded answer, or one from the network --------------------------------------
+    def _open(self, answer: Answer):
+        """(first events, the rest) of an answer; the first are read inside the retries."""
         try:
-            envelope = response.json()
-        except ValueError:
-            raise StreamError("The service answered with something that is not JSON") from None
-        finally:
-            response.close()
-        result = envelope.get("result") if isinstance(envelope, dict) else None
-        if not isinstance(result, dict):
-            raise StreamError("The answer has no result in its envelope")
-        text = result.get("response", "")
-        text = text if isinstance(text, str) else json.dumps(text)
-        params = {k: v for k, v in body.items() if k not in ("prompt", "messages", "stream")}
-        backend, served_by, replayed = origin(self.base_url, response.headers)
-        return Result(text, model, result.get("usage"), backend, served_by, params, replayed)
-
-    def run(self, model: str, prompt: str | None = None, messages: list | None = None,
-            max_tokens: int | None = None, **params) -> Result:
-        """The whole answer at once."""
-        model, body = self.body(model, prompt, messages, max_tokens, False, **params)
-        try:
-            result = self.transport.call(
-                lambda: self._result(model, self._send(model, body, False), body))
+            cassette = self.cassette
+            if cassette is not None and cassette.mode != "record":
+                hit = cassette.find(answer.model, answer.request)
+                if hit is not None:
+                    response = hit["response"]
+                    answer.opened(None, hit["request"].get("backend", "cassette"),
+                                  response.get("served_by"), True)
+                    return [], iter(cassette.events(hit))
+                if cassette.replays_only:
+                    raise CassetteMiss(f"No recording in {cassette.path.name} for {answer.model}"
+                                       f": {cassette.first_words(answer.request)!r}")
+                if cassette.forward is not None:
+                    first, rest = self._forwarded()._open(answer)
+                    return first, self._recorded(answer, rest)
+            first, rest = self.transport.call(lambda: self._attempt(answer), answer.cancel)
+            return first, self._recorded(answer, rest)
         except CfaiError as err:
             raise self._scrub(err) from None
-        self._record(result, body, [result.text])
-        return result
 
-    def stream(self, model: str, prompt: str | None = None, messages: list | None = None,
-               max_tokens: int | None = None, *, cancel: threading.Event | None = None,
-               **params) -> Stream:
-        """The answer as text chunks while it is generated (see :class:`Stream`)."""
-        model, body = self.body(model, prompt, messages, max_tokens, True, **params)
-        return Stream(self, model, body, cancel)
+    def _recorded(self, answer: Answer, events):
+        """The events, then (the answer being complete) the answer into the cassette."""
+        try:
+            yield from events
+        except CfaiError as err:
+            raise self._scrub(err) from None
+        if self.cassette is not None and not answer.replayed and not answer.cancel.is_set():
+            self.cassette.record(answer)
 
+    def _forwarded(self) -> "WorkersAI":
+        if self._forward is None:
+            t = self.transport
+            self._forward = WorkersAI(**self.cassette.forward(), timeout=t.timeout,
+                                      max_retries=t.max_retries, backoff=t.backoff)
+        return self._forward
+
+    def _attempt(self, answer: Answer):
+        body = self.protocol.body(answer.model, answer.request, answer.stream)
+        response = self.transport.send("POST", self.url(answer.model), headers=self._headers(),
+                                       json=body, stream=answer.stream)
+        headers = response.headers
+        answer.opened(response, self.label or backend_name(self.base_url, headers),
+                      headers.get("X-Cfai-Served-By"), False)
+        decoder = self.protocol.Decoder()
+        if "text/event-stream" not in headers.get("Content-Type", ""):
+            return decoder.whole(_json(response)), iter(())    # a whole answer: one chunk
+        rest = _decode(_sse.events(_sse.Body(response)), decoder)
+        first = []
+        try:
+            for event in rest:
+                first.append(event)
+                if type(event) in VISIBLE:
+                    break
+        except StreamError as err:
+            response.close()
+            if "[DONE]" in err.message or "dropped" in err.message:
+                err.retryable = True   # nothing was handed out yet: safe to retry
+            raise
+        return first, rest
+
+    # the model list -----------------------------------------------------------------------------
     def models(self) -> list[dict]:
-        """The account's text-generation models (models/search)."""
-        url = (f"{self.base_url}/accounts/{self._creds.account_id}/ai/models/search"
-               "?task=Text%20Generation&per_page=100")
+        """The text-generation models the backend offers (``[{"name": ...}, ...]``)."""
+        if self.cassette is not None and self.cassette.mode == "replay":
+            return self.cassette.models()
+        if self.protocol is protocols.openai:
+            url = f"{self.base_url}/models"
+        else:
+            url = (f"{self.base_url}/accounts/{protocols.paths.account_segment(self._account)}"
+                   "/ai/models/search?task=Text%20Generation&per_page=100")
         try:
             response = self.transport.call(
                 lambda: self.transport.send("GET", url, headers=self._headers()))
         except CfaiError as err:
             raise self._scrub(err) from None
         try:
-            found = response.json().get("result") or []
-        except (ValueError, AttributeError):
+            data = response.json()
+        except ValueError:
             return []
-        return [m for m in found if isinstance(m, dict) and "name" in m
+        if self.protocol is protocols.openai:
+            return [{"name": m["id"]} for m in (data.get("data") or [])
+                    if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        found = data.get("result") if isinstance(data, dict) else None
+        return [m for m in found or [] if isinstance(m, dict) and "name" in m
                 and (m.get("task") or {}).get("name", "Text Generation") == "Text Generation"]
 
     def close(self) -> None:
         self.transport.close()
+        if self._forward is not None:
+            self._forward.close()
+
+
+def _json(response) -> dict:
+    try:
+        obj = response.json()
+    except ValueError:
+        raise StreamError("The service answered with something that is not JSON") from None
+    finally:
+        response.close()
+    if not isinstance(obj, dict):
+        raise StreamError("The service answered with JSON that is not an object")
+    return obj

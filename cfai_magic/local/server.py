@@ -11,7 +11,8 @@ import threading
 import time
 from collections import deque
 
-from ..apiserver import DONE, ApiError, ApiServer, chunk, envelope, sse
+from ..apiserver import (DONE, ApiError, ApiServer, chunk, completion, completion_chunk,
+                         envelope, sse)
 from ..catalog import LOCAL_MODEL, SEED
 
 SERVED = {m.id: m for m in SEED}
@@ -87,13 +88,13 @@ class LocalBackend:
     def received(self, request) -> None:
         self.last_used = time.monotonic()
 
-    def search(self, request, handler) -> None:
-        handler.send_json(200, envelope([
-            {"name": m.id, "description": m.description + (
-                "" if m.id == LOCAL_MODEL else f" (served locally by {self.model.name})"),
-             "task": {"name": "Text Generation"},
-             "properties": [{"property_id": "context_window", "value": str(m.context_tokens)}]
-             if m.context_tokens else []} for m in SERVED.values()]))
+    def model_list(self, request) -> list[dict]:
+        return [{"name": m.id, "description": m.description + (
+                    "" if m.id == LOCAL_MODEL else f" (served locally by {self.model.name})"),
+                 "task": {"name": "Text Generation"},
+                 "properties": [{"property_id": "context_window",
+                                 "value": str(m.context_tokens)}] if m.context_tokens else []}
+                for m in SERVED.values()]
 
     def check(self, request) -> tuple[str, list[str], int, int]:
         """Refuse what the service would refuse; returns (text, stops, max_tokens, n_prompt)."""
@@ -135,13 +136,16 @@ class LocalBackend:
     def _answer(self, request, handler, text, stops, max_tokens, n_prompt) -> None:
         params = {k: request.body[k] for k in SAMPLING if k in request.body}
         stream = request.stream
+        wire = ChatWire(request) if request.kind == "chat" else LegacyWire()
         pieces: list[str] = []
+        finish = "stop"
         held = ""          # whitespace waits for the next word, so answers never end in it
         gen = self.model.generate(text, max_tokens=max_tokens, stop=stops, **params)
         try:
             if stream:
                 handler.start_stream()
-            for piece, _ in gen:
+            for piece, reason in gen:
+                finish = reason or finish
                 if handler.client_gone():
                     request.disconnected = True
                     break
@@ -155,7 +159,7 @@ class LocalBackend:
                     piece, held = held + piece, ""
                     pieces.append(piece)
                     if stream:
-                        handler.wfile.write(chunk(sse({"response": piece})))
+                        handler.wfile.write(chunk(sse(wire.piece(piece))))
         except (BrokenPipeError, ConnectionResetError):
             request.disconnected = True
         finally:
@@ -168,7 +172,44 @@ class LocalBackend:
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n_answer,
                  "total_tokens": n_prompt + n_answer}
         if stream:
-            handler.write_chunks([sse({"response": "", "usage": usage}), DONE])
+            handler.write_chunks([sse(obj) for obj in wire.last(usage, finish)] + [DONE])
             handler.end_stream()
         else:
-            handler.send_json(200, envelope({"response": answer, "usage": usage}))
+            handler.send_json(200, wire.whole(answer, usage, finish))
+
+
+class LegacyWire:
+    """The Workers AI answer shapes of the seed models (``/ai/run``)."""
+
+    def piece(self, text: str) -> dict:
+        return {"response": text}
+
+    def last(self, usage: dict, finish: str) -> list[dict]:
+        return [{"response": "", "usage": usage}]
+
+    def whole(self, text: str, usage: dict, finish: str) -> dict:
+        return envelope({"response": text, "usage": usage})
+
+
+class ChatWire:
+    """The OpenAI shapes (``/chat/completions``): chunks, then the finish and, when
+    ``stream_options.include_usage`` asks, a last chunk with the usage."""
+
+    def __init__(self, request):
+        self.model = request.model
+        self.include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
+        self.first = True
+
+    def piece(self, text: str) -> dict:
+        delta = {"role": "assistant", "content": text} if self.first else {"content": text}
+        self.first = False
+        return completion_chunk(self.model, delta)
+
+    def last(self, usage: dict, finish: str) -> list[dict]:
+        out = [completion_chunk(self.model, {}, finish=finish)]
+        if self.include_usage:
+            out.append(completion_chunk(self.model, usage=usage))
+        return out
+
+    def whole(self, text: str, usage: dict, finish: str) -> dict:
+        return completion(self.model, text, usage=usage, finish=finish)

@@ -1,16 +1,28 @@
 """FakeWorkersAI: a real HTTP server on 127.0.0.1 that speaks the Workers AI protocol."""
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..apiserver import DONE, ApiError, ApiServer, chunk, envelope, sse
+from ..apiserver import (DONE, ApiError, ApiServer, chunk, completion, completion_chunk,
+                         envelope, sse)
 from ..catalog import SEED, estimate_tokens
 
 DEFAULT_CODES = {400: 5004, 401: 10000, 403: 10000, 404: 3042, 408: 3007, 413: 3006,
                  429: 3040}
+# Today's models and how they answer /ai/run: "chat" (an OpenAI chat.completion in the v4
+# envelope) or "legacy" ({"response": ...}); the seed models answer legacy.
+CURRENT_MODELS = {
+    "@cf/zai-org/glm-4.7-flash": "chat",
+    "@cf/google/gemma-4-26b-a4b-it": "chat",
+    "@cf/openai/gpt-oss-20b": "chat",
+    "@cf/ibm-granite/granite-4.0-h-micro": "chat",
+    "@cf/meta/llama-3.1-8b-instruct-fast": "legacy",
+    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": "legacy",
+}
 
 
 def words(text: str) -> list[str]:
@@ -31,6 +43,13 @@ class Reply:
     ``comments`` adds ``:`` keep-alive lines; ``extra`` adds fields to every event;
     ``usage`` (True: computed, False: none, or a dict) is sent last, as the live service does.
     ``times`` serves the same reply to that many requests.
+
+    Today's answers: ``reasoning`` (text, or a list of chunks) streams before the answer;
+    ``tool_calls`` (``[{"name", "arguments": {...}}]``); ``dialect`` ``legacy``, ``chat`` or
+    ``text`` (a ``text_completion``), by default the model's (:data:`CURRENT_MODELS`), and
+    ``chat`` on ``/chat/completions``; ``json_for_stream`` answers a streaming request with
+    whole JSON (as gpt-oss and Kimi do); ``finish_reason`` (default ``stop``, or
+    ``tool_calls``).
     """
     text: str | None = None
     chunks: list[str] | None = None
@@ -49,11 +68,25 @@ class Reply:
     extra: dict = field(default_factory=dict)
     usage: dict | bool = True
     times: int = 1
+    reasoning: str | list | None = None
+    tool_calls: list | None = None
+    dialect: str | None = None
+    json_for_stream: bool = False
+    finish_reason: str | None = None
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
             return list(self.chunks)
         return words(self.text or "")
+
+    def thoughts(self) -> list[str]:
+        if isinstance(self.reasoning, list):
+            return list(self.reasoning)
+        return words(self.reasoning or "")
+
+    @property
+    def finish(self) -> str:
+        return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
 
     @classmethod
     def large(cls, n_chunks: int, piece: str = "token ", **kw) -> "Reply":
@@ -82,7 +115,9 @@ class FakeWorkersAI:
         self.token = token
         self.models = models if models is not None else [
             {"name": m.id, "description": m.description, "task": {"name": "Text Generation"},
-             "properties": []} for m in SEED]
+             "properties": []} for m in SEED] + [
+            {"name": name, "description": "", "task": {"name": "Text Generation"},
+             "properties": []} for name in CURRENT_MODELS]
         self.default = default
         self.requests: list = []
         self._queue: deque[Reply] = deque()
@@ -119,15 +154,24 @@ class FakeWorkersAI:
     def last(self):
         return self.requests[-1] if self.requests else None
 
-    def env(self) -> dict:
-        """Environment variables that point cfai_magic (in this or another process) here."""
-        return {"CLOUDFLARE_ACCOUNT_ID": self.account_id, "CLOUDFLARE_API_TOKEN": self.token,
-                "CFAI_BASE_URL": self.url}
+    @property
+    def openai_url(self) -> str:
+        """The OpenAI-compatible root, as Cloudflare serves it (``.../accounts/{id}/ai/v1``)."""
+        return f"{self.url}/accounts/{self.account_id}/ai/v1"
 
-    def client(self, **kw):
+    def env(self, protocol: str = "workers-ai") -> dict:
+        """Environment variables that point cfai_magic (in this or another process) here."""
+        env = {"CLOUDFLARE_ACCOUNT_ID": self.account_id, "CLOUDFLARE_API_TOKEN": self.token,
+               "CFAI_BASE_URL": self.url}
+        if protocol == "openai":
+            env.update(CFAI_PROTOCOL="openai", CFAI_BASE_URL=self.openai_url)
+        return env
+
+    def client(self, protocol: str = "workers-ai", **kw):
         from ..client import WorkersAI
         kw.setdefault("backoff", 0.01)
-        return WorkersAI(self.account_id, self.token, base_url=self.url, **kw)
+        url = self.openai_url if protocol == "openai" else self.url
+        return WorkersAI(self.account_id, self.token, base_url=url, protocol=protocol, **kw)
 
     # scripting
     def enqueue(self, *replies, **fields) -> None:
@@ -173,8 +217,8 @@ class FakeWorkersAI:
         with self._lock:
             self.requests.append(request)
 
-    def search(self, request, handler) -> None:
-        handler.send_json(200, envelope(self.models))
+    def model_list(self, request) -> list[dict]:
+        return self.models
 
     def run(self, request, handler) -> None:
         if request.model not in {m["name"] for m in self.models}:
@@ -185,40 +229,102 @@ class FakeWorkersAI:
         if reply.status >= 400:
             raise ApiError(reply.status, reply.code or DEFAULT_CODES.get(reply.status, 0),
                            reply.message or f"Scripted error {reply.status}", reply.retry_after)
-        pieces = reply.pieces()
+        chat = request.kind == "chat"
+        dialect = reply.dialect or ("chat" if chat else CURRENT_MODELS.get(request.model,
+                                                                           "legacy"))
+        pieces, thoughts = reply.pieces(), reply.thoughts()
         usage = reply.usage
         if usage is True:
-            prompt = estimate_tokens(str(request.body.get("prompt") or request.body.get("messages")))
-            usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces),
-                     "total_tokens": prompt + len(pieces)}
-        if not request.stream:
-            result = {"response": "".join(pieces), **({"usage": usage} if usage else {})}
-            handler.send_json(200, envelope(result))
+            body = request.body
+            prompt = estimate_tokens(str(body.get("prompt") or body.get("messages")))
+            out = len(pieces) + len(thoughts)
+            usage = {"prompt_tokens": prompt, "completion_tokens": out,
+                     "total_tokens": prompt + out}
+            if thoughts:
+                usage["completion_tokens_details"] = {"reasoning_tokens": len(thoughts)}
+        if not request.stream or reply.json_for_stream:
+            handler.send_json(200, self._whole(request, reply, dialect, usage))
             return
-        self._stream(request, handler, reply, pieces, usage)
+        if dialect == "legacy":
+            objs = self._legacy_events(reply, pieces, usage)
+        else:
+            objs = self._chat_events(request, reply, dialect, pieces, thoughts, usage)
+        self._stream(request, handler, reply, objs)
 
-    def _events(self, reply: Reply, pieces: list[str], usage) -> list[bytes]:
+    def _whole(self, request, reply: Reply, dialect: str, usage) -> dict:
+        text = "".join(reply.pieces())
+        if dialect == "legacy":
+            result = {"response": text, **({"usage": usage} if usage else {})}
+            if reply.tool_calls:
+                result["tool_calls"] = reply.tool_calls
+            return envelope(result)
+        answer = completion(request.model, text, reasoning="".join(reply.thoughts()),
+                            tool_calls=reply.tool_calls, usage=usage or None, finish=reply.finish,
+                            kind="text_completion" if dialect == "text" else "chat.completion")
+        return answer if request.kind == "chat" else envelope(answer)
+
+    @staticmethod
+    def _legacy_events(reply: Reply, pieces, usage) -> list:
+        objs = [{"response": piece, **reply.extra} for piece in pieces]
+        if reply.tool_calls:
+            objs += [{"tool_calls": reply.tool_calls}, {"finish_reason": "tool_calls"}]
+        if usage:
+            objs.append({"response": "", "usage": usage})
+        return objs
+
+    @staticmethod
+    def _chat_events(request, reply: Reply, dialect: str, pieces, thoughts, usage) -> list:
+        """chat.completion.chunk (or text_completion) events. On /ai/run each carries the
+        running usage; on /chat/completions only the last, when stream_options asks."""
+        model, running = request.model, request.kind != "chat"
+        wanted = running or bool((request.body.get("stream_options") or {}).get("include_usage"))
+        prompt = (usage or {}).get("prompt_tokens", 0)
+
+        def so_far(n):
+            if not running or not usage:
+                return None
+            return {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
+
+        if dialect == "text":
+            objs = [completion_chunk(model, text=p, usage=so_far(i + 1))
+                    for i, p in enumerate(pieces)]
+            objs.append(completion_chunk(model, text="", finish=reply.finish))
+        else:
+            deltas = [{"reasoning_content": t} for t in thoughts]
+            deltas += [{"content": p} for p in pieces]
+            if deltas:
+                deltas[0] = {"role": "assistant", **deltas[0]}
+            for i, call in enumerate(reply.tool_calls or ()):
+                args = json.dumps(call["arguments"])
+                half = len(args) // 2          # arguments arrive in pieces, as OpenAI sends them
+                deltas.append({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
+                                               "function": {"name": call["name"],
+                                                            "arguments": args[:half]}}]})
+                deltas.append({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]})
+            objs = [completion_chunk(model, d, usage=so_far(i + 1)) for i, d in enumerate(deltas)]
+            objs.append(completion_chunk(model, {}, finish=reply.finish))
+        for obj in objs:
+            obj.update(reply.extra)
+        if usage and wanted:
+            objs.append(completion_chunk(model, usage=usage))
+        return objs
+
+    def _stream(self, request, handler, reply: Reply, objs) -> None:
         events = []
-        for i, piece in enumerate(pieces):
+        for i, obj in enumerate(objs):
             if i == reply.malformed_at:
                 events.append(b'data: {"response": "broken\n\n')
                 continue
-            event = sse({"response": piece, **reply.extra})
+            event = sse(obj)
             if reply.comments:
                 event = b": keep-alive\n" + event
             events.append(event)
         if reply.drop_after is not None:
-            return events[:reply.drop_after]
-        if usage:
-            events.append(sse({"response": "", "usage": usage}))
-        if reply.done:
+            events = events[:reply.drop_after]
+        elif reply.done:
             events.append(DONE)
         if reply.crlf:
             events = [e.replace(b"\n", b"\r\n") for e in events]
-        return events
-
-    def _stream(self, request, handler, reply: Reply, pieces, usage) -> None:
-        events = self._events(reply, pieces, usage)
         handler.start_stream()
         if reply.split:
             data = b"".join(events)
@@ -241,3 +347,4 @@ class FakeWorkersAI:
         except (BrokenPipeError, ConnectionResetError):
             request.disconnected = True
             handler.close_connection = True
+

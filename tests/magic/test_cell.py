@@ -234,7 +234,9 @@ def test_stream_error_keeps_partial_answer_and_history(ip, fake):
     assert out.final["data"]["text/plain"].startswith("partial answer \n✗ failed")
     assert "StreamError: The connection dropped mid-stream" in out.stdout
     assert out.stdout.count("\n") == 1
-    assert ip.user_ns["_cfai"] == "partial answer "
+    assert ip.user_ns["_cfai"] == "Echo: first"      # the last complete answer, not a part
+    assert ip.user_ns["_cfai_answer"].text == "partial answer "
+    assert ip.user_ns["_cfai_answer"].status == "error"
     cfai(ip, "", "third")
     assert [m["content"] for m in fake.last.body["messages"]] == ["first", "Echo: first", "third"]
 

@@ -1,0 +1,200 @@
+"""Answer: one model answer, streamed or whole; the one object that owns its state.
+
+Like simonw/llm's ``Response``: it drives the event source, keeps the text, reasoning, tool
+calls, usage, timing and status, and everything else (renderer, panel, chat state, cassette)
+reads it. Iterate it for text pieces, or call :meth:`events` for every typed event.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from itertools import chain
+
+from ..errors import CfaiError, StreamError
+from .events import Done, Reasoning, Text, ToolCall, Usage
+
+STATES = ("pending", "streaming", "done", "interrupted", "error")
+
+
+class Answer:
+    """``status`` is pending, streaming, done, interrupted or error (with ``error``).
+
+    Opens the request on first use. A failure before the first visible event is retried (see
+    Transport); after it, a :class:`StreamError` carries ``partial``. ``close()`` (or leaving a
+    ``with`` block, or stopping early) closes the connection; ``abort()`` may be called from
+    another thread to end a read that is blocked.
+    """
+
+    def __init__(self, model: str, request: dict, *, stream: bool = True, opener=None,
+                 cancel: threading.Event | None = None):
+        self.model = model
+        self.request = request                     # prompt or messages, and the parameters
+        self.stream = stream
+        self.parts: list[str] = []
+        self.reasoning_parts: list[str] = []
+        self.tool_calls: list[ToolCall] = []
+        self.usage: dict | None = None
+        self.finish_reason: str | None = None
+        self.backend = ""
+        self.served_by: str | None = None
+        self.replayed = False
+        self.status = "pending"
+        self.error: CfaiError | None = None
+        self.started: float | None = None           # time.monotonic() of the request
+        self.first: float | None = None             # of the first text or reasoning
+        self.ended: float | None = None
+        self.cancel = cancel or threading.Event()
+        self._opener = opener                       # (answer) -> (first events, the rest)
+        self._response = None
+        self._iter = None
+
+    def __repr__(self) -> str:
+        return (f"Answer({self.model!r}, status={self.status!r}, {len(self.text)} chars"
+                + (f", {len(self.reasoning)} chars of reasoning" if self.reasoning_parts else "")
+                + ")")
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    @property
+    def params(self) -> dict:
+        return {k: v for k, v in self.request.items() if k not in ("prompt", "messages")}
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.monotonic()) - self.started
+
+    def metadata(self, chat: str | None = None) -> dict:
+        """What a saved notebook keeps of the answer (the ``cfai`` output metadata)."""
+        meta = {"model": self.model, "params": self.params, "usage": self.usage,
+                "backend": self.backend, "served_by": self.served_by,
+                "replayed": self.replayed, "status": self.status, "chat": chat}
+        if self.reasoning_parts:
+            meta["reasoning"] = self.reasoning
+        if self.tool_calls:
+            meta["tool_calls"] = [c._asdict() for c in self.tool_calls]
+        if self.finish_reason:
+            meta["finish_reason"] = self.finish_reason
+        return meta
+
+    # driving the source --------------------------------------------------------------------
+    def take(self, event) -> None:
+        """Fold one event into the answer."""
+        kind = type(event)
+        if kind is Text:
+            self.parts.append(event.text)
+        elif kind is Reasoning:
+            self.reasoning_parts.append(event.text)
+        elif kind is Usage:
+            self.usage = event.usage
+        elif kind is ToolCall:
+            self.tool_calls.append(event)
+        elif kind is Done:
+            self.finish_reason = event.finish_reason or self.finish_reason
+
+    def events(self):
+        """Every event as it arrives (the same iterator on every call)."""
+        if self._iter is None:
+            self._iter = self._run()
+        return self._iter
+
+    def __iter__(self):
+        return (e.text for e in self.events() if type(e) is Text)
+
+    def __next__(self) -> str:
+        for piece in self:
+            return piece
+        raise StopIteration
+
+    def consume(self) -> "Answer":
+        """Read to the end (raises what the stream raises)."""
+        for _ in self.events():
+            pass
+        return self
+
+    def _run(self):
+        cancelled = self.cancel.is_set
+        take = self.take
+        self.started = time.monotonic()
+        self.status = "streaming"
+        try:
+            if cancelled():
+                self.status = "interrupted"
+                return
+            first, rest = self._opener(self)
+            for event in chain(first, rest):
+                if cancelled():
+                    self.status = "interrupted"
+                    return
+                if self.first is None and type(event) in (Text, Reasoning):
+                    self.first = time.monotonic()
+                take(event)
+                yield event
+            if cancelled():
+                self.status = "interrupted"
+                return
+            self.status = "done"
+        except StreamError as err:
+            if cancelled():
+                self.status = "interrupted"
+                return
+            err.partial = self.text
+            self._fail(err)
+            raise err from None
+        except CfaiError as err:
+            self._fail(err)
+            raise err from None
+        finally:
+            self.ended = time.monotonic()
+            if self.status == "streaming":        # closed early by the reader
+                self.status = "interrupted"
+            self.close()
+
+    def _fail(self, err: CfaiError) -> None:
+        self.status, self.error = "error", err
+
+    def bind(self, client) -> None:
+        """Let ``client`` open this answer (for an Answer made before its client)."""
+        self._opener = client._open
+        self.backend = client.backend
+
+    def opened(self, response, backend: str, served_by: str | None, replayed: bool) -> None:
+        """The opener says where the answer comes from (the response may be None)."""
+        self._response = response
+        self.backend, self.served_by, self.replayed = backend, served_by, replayed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (the server sees it closed). Safe to call twice."""
+        if self._response is not None:
+            self._response.close()
+
+    def abort(self) -> None:
+        """From another thread: stop now, even if a read is blocked waiting for data."""
+        self.cancel.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.raw.shutdown()
+            except (AttributeError, ValueError, RuntimeError, OSError):
+                pass
+            response.close()

@@ -1,0 +1,119 @@
+"""The OpenAI-compatible protocol: ``POST {base}/chat/completions`` with the model in the body.
+
+Spoken by Cloudflare's ``/ai/v1``, vLLM, llama.cpp's server, Ollama and LiteLLM. The answer is a
+``chat.completion`` (or ``text_completion``), streamed as ``chat.completion.chunk`` events. The
+same shape comes inside the v4 envelope from today's models on ``/ai/run``, so
+:class:`Decoder` is shared with workers_ai.py.
+"""
+from __future__ import annotations
+
+import json
+
+from ...errors import StreamError
+from ..events import Done, Reasoning, Text, ToolCall, Usage
+
+NAME = "openai"
+
+
+def url(base_url: str, account_id: str | None, model: str, gateway: str | None) -> str:
+    return f"{base_url}/chat/completions"
+
+
+def body(model: str, request: dict, stream: bool) -> dict:
+    """The request body: chat messages (a prompt becomes one user message), usage asked for."""
+    request = dict(request)
+    if "prompt" in request:
+        request["messages"] = [{"role": "user", "content": request.pop("prompt")}]
+    out = {"model": model, **request, "stream": stream}
+    if stream:
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
+def arguments(value) -> dict:
+    """Tool-call arguments: a JSON string decoded, an object kept."""
+    if isinstance(value, dict):
+        return value
+    try:
+        decoded = json.loads(value or "{}")
+    except (TypeError, ValueError):
+        return {"_raw": value}
+    return decoded if isinstance(decoded, dict) else {"_value": decoded}
+
+
+def _reasoning(part: dict):
+    return part.get("reasoning_content") or part.get("reasoning")
+
+
+class Decoder:
+    """chat.completion(.chunk) objects into events. Streamed tool calls come in pieces keyed
+    by ``index`` and are put together until the stream ends."""
+
+    def __init__(self):
+        self._calls: dict[int, dict] = {}
+        self._finish: str | None = None
+
+    def whole(self, obj: dict) -> list:
+        if "choices" not in obj and isinstance(obj.get("result"), dict):
+            obj = obj["result"]                         # inside a v4 envelope
+        if not isinstance(obj.get("choices"), list):
+            raise StreamError("The answer has no choices")
+        events = []
+        choices = obj.get("choices") or []
+        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        thought = _reasoning(message)
+        if isinstance(thought, str) and thought:
+            events.append(Reasoning(thought))
+        text = message.get("content") if message else choice.get("text")
+        if isinstance(text, str) and text:
+            events.append(Text(text))
+        for call in message.get("tool_calls") or []:
+            fn = call.get("function") or {}
+            events.append(ToolCall(fn.get("name", ""), arguments(fn.get("arguments")),
+                                   call.get("id")))
+        if isinstance(obj.get("usage"), dict):
+            events.append(Usage(obj["usage"]))
+        events.append(Done(choice.get("finish_reason")))
+        return events
+
+    def chunk(self, obj: dict) -> list:
+        events = []
+        choices = obj.get("choices")
+        if choices and isinstance(choices[0], dict):
+            choice = choices[0]
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                thought = _reasoning(delta)
+                if thought:
+                    events.append(Reasoning(thought))
+                text = delta.get("content")
+                if text:
+                    events.append(Text(text))
+                for call in delta.get("tool_calls") or ():
+                    self._add_call(call)
+            elif isinstance(choice.get("text"), str) and choice["text"]:
+                events.append(Text(choice["text"]))          # text_completion chunks
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            events.append(Usage(usage))
+        return events
+
+    def _add_call(self, part: dict) -> None:
+        slot = self._calls.setdefault(part.get("index", len(self._calls)),
+                                      {"id": None, "name": "", "arguments": ""})
+        fn = part.get("function") or {}
+        slot["id"] = part.get("id") or slot["id"]
+        slot["name"] += fn.get("name") or ""
+        args = fn.get("arguments")
+        if isinstance(args, dict):
+            slot["arguments"] = args
+        elif args:
+            slot["arguments"] += args
+
+    def end(self) -> list:
+        calls = [ToolCall(c["name"], arguments(c["arguments"]), c["id"])
+                 for _, c in sorted(self._calls.items())]
+        return [*calls, Done(self._finish)]

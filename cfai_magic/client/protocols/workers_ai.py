@@ -1,0 +1,75 @@
+"""Workers AI ``/ai/run/{model}`` (and AI Gateway's ``/workers-ai/{model}``), both dialects.
+
+Legacy models answer ``result.response`` (a string, or an object in JSON mode) and stream
+``data: {"response": "tok"}`` (with a padding field ``p``, ``tool_calls`` events and a last event
+carrying ``usage``). Today's models answer an OpenAI ``chat.completion`` inside the v4 envelope
+and stream ``chat.completion.chunk`` events: those go to the OpenAI decoder.
+"""
+from __future__ import annotations
+
+import json
+
+from ...errors import StreamError
+from ..events import Done, Text, ToolCall, Usage
+from . import openai
+from .paths import account_segment, model_path
+
+NAME = "workers-ai"
+
+
+def url(base_url: str, account_id: str | None, model: str, gateway: str | None) -> str:
+    account, path = account_segment(account_id), model_path(model)
+    if gateway:
+        return f"{base_url}/{account}/{account_segment(gateway, 'gateway name')}/workers-ai/{path}"
+    return f"{base_url}/accounts/{account}/ai/run/{path}"
+
+
+def body(model: str, request: dict, stream: bool) -> dict:
+    return {**request, "stream": stream}
+
+
+def _legacy_calls(calls) -> list:
+    out = []
+    for call in calls if isinstance(calls, list) else ():
+        if isinstance(call, dict):
+            fn = call.get("function") if isinstance(call.get("function"), dict) else call
+            out.append(ToolCall(fn.get("name", ""), openai.arguments(fn.get("arguments")),
+                                call.get("id")))
+    return out
+
+
+class Decoder(openai.Decoder):
+    def whole(self, obj: dict) -> list:
+        result = obj.get("result", obj if "choices" in obj else None)
+        if not isinstance(result, dict):
+            raise StreamError("The answer has no result in its envelope")
+        if "choices" in result:
+            return super().whole(result)
+        events = []
+        text = result.get("response")
+        if text is not None and not isinstance(text, str):
+            text = json.dumps(text)                       # JSON mode answers an object
+        if text:
+            events.append(Text(text))
+        calls = _legacy_calls(result.get("tool_calls"))
+        events.extend(calls)
+        if isinstance(result.get("usage"), dict):
+            events.append(Usage(result["usage"]))
+        events.append(Done("tool_calls" if calls else result.get("finish_reason")))
+        return events
+
+    def chunk(self, obj: dict) -> list:
+        piece = obj.get("response")
+        if type(piece) is str and "usage" not in obj:        # the common case, kept fast
+            return [Text(piece)] if piece else []
+        if "choices" in obj:
+            return super().chunk(obj)
+        events = []
+        if piece is not None and piece != "":
+            events.append(Text(piece if isinstance(piece, str) else json.dumps(piece)))
+        events.extend(_legacy_calls(obj.get("tool_calls")))
+        if obj.get("finish_reason"):
+            self._finish = obj["finish_reason"]
+        if isinstance(obj.get("usage"), dict):
+            events.append(Usage(obj["usage"]))
+        return events
