@@ -96,3 +96,53 @@ def test_bad_cassettes(tmp_path):
         Cassette(bad, "replay")
     with pytest.raises(errors.InputError, match="Unknown cassette mode"):
         Cassette(bad, "rewind")
+
+
+def test_new_recordings_hold_protocol_neutral_events(fake_workers_ai, tmp_path):
+    """Recorded through /ai/run in the chat.completion dialect, replayed through the
+    OpenAI-compatible protocol: the same events, and no wire format in the file."""
+    path = tmp_path / "c.json"
+    calls = [{"name": "lookup", "arguments": {"q": "cow"}}]
+    fake_workers_ai.enqueue(Reply(text="A cow is a mammal.", reasoning="Okay, cows.",
+                                  tool_calls=calls))
+    rec = fake_workers_ai.client(cassette=Cassette(path, "record"))
+    recorded = rec.stream("@cf/zai-org/glm-4.7-flash", messages=MESSAGES).consume()
+    text = path.read_text()
+    assert "chat.completion" not in text and "choices" not in text and "delta" not in text
+    response = json.loads(text)["interactions"][0]["response"]
+    assert response["chunks"] == ["A ", "cow ", "is ", "a ", "mammal."]
+    assert response["reasoning"] == ["Okay, ", "cows."]
+    assert response["tool_calls"] == [{"name": "lookup", "arguments": {"q": "cow"},
+                                       "id": "call_0"}]
+    assert response["finish_reason"] == "tool_calls"
+
+    fake_workers_ai.stop()
+    for protocol in ("openai", "workers-ai"):
+        offline = WorkersAI("cassette", "cassette", base_url=REPLAY_URL, protocol=protocol,
+                            cassette=Cassette(path, "replay"))
+        again = offline.stream("@cf/zai-org/glm-4.7-flash", messages=MESSAGES).consume()
+        assert (again.parts, again.reasoning_parts, again.tool_calls, again.usage,
+                again.finish_reason) == (recorded.parts, recorded.reasoning_parts,
+                                         recorded.tool_calls, recorded.usage,
+                                         recorded.finish_reason)
+        assert again.replayed
+
+
+@pytest.mark.parametrize("protocol", ["workers-ai", "openai"])
+def test_cassettes_of_the_first_version_replay_exactly(protocol):
+    """Every answer in the committed demo cassettes (recorded before the protocol seam) comes
+    back as exactly its recorded chunks, through either protocol."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "notebooks" / "cassettes"
+    n = 0
+    for path in sorted(root.glob("*.json")):
+        cassette = Cassette(path, "replay")
+        client = WorkersAI("cassette", "cassette", base_url=REPLAY_URL, protocol=protocol,
+                           cassette=cassette)
+        for entry in json.loads(path.read_text())["interactions"]:
+            request = dict(entry["request"]["body"])
+            answer = client.answer(entry["request"]["model"], request).consume()
+            assert answer.parts == [c for c in entry["response"]["chunks"] if c]
+            assert answer.usage == entry["response"]["usage"]
+            n += 1
+    assert n >= 10

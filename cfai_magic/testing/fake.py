@@ -232,7 +232,8 @@ class FakeWorkersAI:
         chat = request.kind == "chat"
         dialect = reply.dialect or ("chat" if chat else CURRENT_MODELS.get(request.model,
                                                                            "legacy"))
-        pieces, thoughts = reply.pieces(), reply.thoughts()
+        pieces = reply.pieces()
+        thoughts = reply.thoughts() if dialect == "chat" else []    # others carry none
         usage = reply.usage
         if usage is True:
             body = request.body
@@ -258,7 +259,8 @@ class FakeWorkersAI:
             if reply.tool_calls:
                 result["tool_calls"] = reply.tool_calls
             return envelope(result)
-        answer = completion(request.model, text, reasoning="".join(reply.thoughts()),
+        answer = completion(request.model, text,
+                            reasoning="".join(reply.thoughts()) if dialect == "chat" else "",
                             tool_calls=reply.tool_calls, usage=usage or None, finish=reply.finish,
                             kind="text_completion" if dialect == "text" else "chat.completion")
         return answer if request.kind == "chat" else envelope(answer)

@@ -179,3 +179,40 @@ def test_panel_magic_displays_a_panel(ip, fake):
     assert out.error is None
     assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in out.outputs)
     assert "side" in session(ip).store.names()
+
+
+def test_reasoning_streams_apart_in_the_panel_and_is_not_sent_back(panel, fake, ip):
+    glm = "@cf/zai-org/glm-4.7-flash"
+    panel.model.options = [*panel.model.options, (glm, glm)]
+    panel.model.value = glm
+    fake.enqueue(Reply(reasoning="Cows are <b>bovines</b>, think.", text="A cow moos.",
+                       drip=0.05))
+    seen = []
+
+    def watch(change):      # runs in submit(), before the worker starts: nothing is missed
+        if change["new"]:
+            change["new"][-1].thinking.observe(lambda c: seen.append(c["new"]), "value")
+    panel.transcript.observe(watch, "children")
+    worker = panel.submit("What is a cow?")
+    panel.transcript.unobserve(watch, "children")
+    worker.join(5)
+    assert any("💭 Thinking…" in v for v in seen)               # live, while thinking
+    final = panel.transcript.children[-1]       # re-rendered from the conversation
+    assert final.text == "A cow moos."
+    assert final.thinking.value.startswith('<details class="cfai-reasoning"><summary>'
+                                           "💭 Reasoning (4 words)")
+    assert "&lt;b&gt;bovines&lt;/b&gt;" in final.thinking.value
+    assert final.body.outputs[0]["data"]["text/markdown"] == "A cow moos."
+    assert "(4 reasoning)" in panel.status.value
+    panel.submit("And a bull?").join(5)
+    assert "bovines" not in str(fake.last.body["messages"])
+    cfai(ip, f"-m {glm}", "and a calf?")                         # a cell continues it too
+    assert "bovines" not in str(fake.last.body["messages"])
+
+
+def test_panel_shows_an_empty_answer_as_one_error_line(panel, fake):
+    fake.enqueue(Reply(chunks=[], reasoning="hmm", finish_reason="length",
+                       dialect="chat"))
+    panel.submit("Think hard").join(5)
+    assert "EmptyAnswer" in panel.error.value and "spent all 256 tokens" in panel.error.value
+    assert panel.conversation.turns == []

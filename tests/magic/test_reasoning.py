@@ -1,0 +1,129 @@
+"""Today's models through %%cfai: reasoning shown apart and never sent back, the reasoning
+flags, and answers with no text."""
+import pytest
+
+from cfai_magic.testing import Reply
+
+from shellkit import cfai, run
+
+GLM = "@cf/zai-org/glm-4.7-flash"
+
+
+def test_reasoning_is_shown_apart_and_kept_out_of_the_answer(ip, fake):
+    fake.enqueue(Reply(text="A cow is a mammal.", reasoning="The user asks <about> cows."))
+    out = cfai(ip, f"-m {GLM}", "What is a cow?")
+    assert out.error is None
+    md = out.final["data"]["text/markdown"]
+    block, answer = md.split("</details>\n\n", 1)
+    assert block.startswith('<details class="cfai-reasoning"><summary>💭 Reasoning (5 words)')
+    assert "The user asks &lt;about&gt; cows." in block           # escaped, collapsed
+    assert answer.startswith("A cow is a mammal.\n\n<sub>✓ " + GLM)
+    plain = out.final["data"]["text/plain"]
+    assert plain.startswith("💭 reasoning: 5 words (in _cfai_answer.reasoning)\nA cow is")
+    assert ip.user_ns["_cfai"] == "A cow is a mammal."
+    assert ip.user_ns["_cfai_answer"].reasoning == "The user asks <about> cows."
+    meta = out.final["metadata"]["cfai"]
+    assert meta["reasoning"] == "The user asks <about> cows." and meta["finish_reason"] == "stop"
+    # the next turn sends the answer, never the reasoning
+    cfai(ip, f"-m {GLM} --out second", "And a horse?")
+    sent = fake.last.body["messages"]
+    assert sent[1] == {"role": "assistant", "content": "A cow is a mammal."}
+    assert "cows." not in str(sent)
+    assert ip.user_ns["second"] == "Echo: And a horse?"
+    turn = ip.magics_manager.registry["CfaiMagics"].session.store.get().turns[0]
+    assert turn.reasoning == "The user asks <about> cows."
+
+
+def test_reasoning_streams_live_before_the_answer(ip, fake):
+    fake.enqueue(Reply(reasoning="one two three four five six", text="Done.", drip=0.06))
+    out = cfai(ip, f"-m {GLM}")
+    live = [o["data"]["text/markdown"] for o in out.outputs[:-1] if "text/markdown" in o["data"]]
+    thinking = [m for m in live if "💭 Thinking…" in m]
+    assert thinking, live                      # the summary grows while the model thinks
+    assert "Done." not in thinking[0]
+
+
+def test_footer_shows_usage_with_reasoning_and_cached_tokens(ip, fake):
+    usage = {"prompt_tokens": 13, "completion_tokens": 22, "total_tokens": 35,
+             "prompt_tokens_details": {"cached_tokens": 8},
+             "completion_tokens_details": {"reasoning_tokens": 10}}
+    fake.enqueue(Reply(text="ok", reasoning="hm", usage=usage))
+    out = cfai(ip, f"-m {GLM}")
+    assert f"✓ {GLM} · 22 tokens (10 reasoning) · 8 cached · " in out.final["data"]["text/plain"]
+
+
+@pytest.mark.parametrize("line,sent", [
+    ("--reasoning high", {"reasoning_effort": "high"}),
+    ("--reasoning low", {"reasoning_effort": "low"}),
+    ("--no-think", {"chat_template_kwargs": {"enable_thinking": False}}),
+    ("-m @cf/openai/gpt-oss-20b --no-think", {"reasoning_effort": "low"}),
+])
+def test_reasoning_flags_reach_the_body(ip, fake, line, sent):
+    model = "" if "-m" in line else f"-m {GLM} "
+    cfai(ip, model + line)
+    body = fake.last.body
+    assert {k: body[k] for k in sent} == sent
+
+
+def test_bad_reasoning_flag_is_a_usage_error(ip, fake):
+    out = cfai(ip, "--reasoning extreme")
+    assert type(out.error).__name__ == "UsageError"
+    assert not fake.requests
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(chunks=[], finish_reason="stop"),
+    Reply(chunks=["", " ", "\n"], finish_reason="stop"),
+    Reply(chunks=[], json_for_stream=True),
+    Reply(chunks=[], dialect="legacy"),
+], ids=["empty-chat", "blank-chat", "empty-json", "empty-legacy"])
+def test_an_answer_with_no_text_is_one_line_and_no_turn(ip, fake, reply):
+    cfai(ip, f"-m {GLM}", "first")
+    fake.enqueue(reply)
+    out = cfai(ip, f"-m {GLM}", "second")
+    assert type(out.error).__name__ == "EmptyAnswer"
+    assert out.stdout.count("\n") == 1 and "returned no text (finish reason: " in out.stdout
+    assert "Traceback" not in out.stdout
+    session = ip.magics_manager.registry["CfaiMagics"].session
+    assert [t.answer for t in session.store.get().turns] == ["Echo: first"]
+    assert ip.user_ns["_cfai"] == "Echo: first"
+
+
+def test_reasoning_only_answer_says_the_budget_went_on_thinking(ip, fake):
+    fake.enqueue(Reply(chunks=[], reasoning="Let me think about this " * 5,
+                       finish_reason="length"))
+    out = cfai(ip, f"-m {GLM} --max-tokens 25", "Prove it")
+    assert type(out.error).__name__ == "EmptyAnswer"
+    line = out.stdout.strip()
+    assert "\n" not in line
+    assert f"{GLM} spent all 25 tokens reasoning and wrote no answer (finish reason: length)" \
+        in line
+    assert "--reasoning low or --no-think" in line and "--max-tokens" in line
+    assert "💭 Reasoning (25 words)" in out.final["data"]["text/markdown"]   # still visible
+    session = ip.magics_manager.registry["CfaiMagics"].session
+    assert session.store.get().turns == []
+    assert ip.user_ns["_cfai_answer"].reasoning.startswith("Let me think")
+
+
+def test_unexpected_exception_is_one_line_and_the_turn_is_kept(ip, fake, monkeypatch):
+    cfai(ip, "", "first")
+    from cfai_magic.client.protocols import workers_ai
+
+    def broken(self, obj):
+        raise RecursionError("maximum recursion depth exceeded")
+    with monkeypatch.context() as patch:
+        patch.setattr(workers_ai.Decoder, "chunk", broken)
+        out = cfai(ip, "", "second")
+    assert type(out.error).__name__ == "Unexpected"
+    assert out.stdout.count("\n") == 1 and "Unexpected RecursionError" in out.stdout
+    session = ip.magics_manager.registry["CfaiMagics"].session
+    assert len(session.store.get().turns) == 1
+    assert cfai(ip, "", "third").error is None
+    assert len(session.store.get().turns) == 2
+
+
+def test_terminal_print_mode_dims_the_reasoning(ip, fake):
+    fake.enqueue(Reply(text="Answer.", reasoning="thinking"))
+    ip.run_line_magic("config", "CfaiMagics.display_mode = 'print'")
+    out = run(ip, f"%%cfai -m {GLM}\nq")
+    assert out.stdout.startswith("\x1b[2m💭 thinking\x1b[0m\nAnswer.\n✓ ")
