@@ -1,53 +1,83 @@
-"""Client overhead against a raw socket reader, on FakeWorkersAI over loopback.
+"""Client overhead per wire protocol against raw readers, on FakeWorkersAI over loopback.
 
-Prints: time to first chunk through WorkersAI.stream and through a raw socket reader (median of
---runs runs, and their ratio), and chunks/s for an N-chunk answer sent as fast as the server can,
-through both (and their ratio). The raw reader does the least work that still yields the same
-text: it de-chunks the HTTP body, splits events on blank lines and decodes each event's JSON.
+For each protocol (Workers AI /ai/run with a legacy model, /ai/run with a chat.completion model,
+and the OpenAI-compatible /chat/completions) it prints:
+- time to first token through WorkersAI.stream and through a raw ``http.client`` read of the
+  same request (a new connection each, as both close early), median of --runs, and the ratio;
+- chunks/s for an N-chunk answer through WorkersAI.stream and through a raw socket reader that
+  does the least work that still yields the same text (de-chunk the body, split events on blank
+  lines, decode each event's JSON, pick the text), and the ratio.
 
-Targets: first-chunk ratio <= 1.1 (or under 5 ms added); throughput >= 0.8x raw and >= 50,000
-chunks/s.   Usage: python benchmarks/bench_client.py [--runs 20] [--chunks 2500] [--quick]
+Targets: first-token ratio <= 1.1 (or under 5 ms added); throughput >= 0.8x raw and >= 50,000
+chunks/s for the legacy dialect (chat.completion events are 5-10x bigger, so fewer per second).
+Usage: python benchmarks/bench_client.py [--runs 20] [--chunks 2500] [--quick]
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import socket
 import statistics
 import time
 from urllib.parse import urlsplit
 
+from cfai_magic.client.protocols import PROTOCOLS
 from cfai_magic.testing import FakeWorkersAI, Reply
 
-MODEL = "@cf/meta/llama-2-7b-chat-int8"
+CASES = [  # (label, protocol, model, how the raw reader finds the text in an event)
+    ("workers-ai, legacy", "workers-ai", "@cf/meta/llama-2-7b-chat-int8",
+     lambda e: e.get("response")),
+    ("workers-ai, chat.completion", "workers-ai", "@cf/zai-org/glm-4.7-flash",
+     lambda e: (e.get("choices") or [{}])[0].get("delta", {}).get("content")),
+    ("openai /chat/completions", "openai", "@cf/zai-org/glm-4.7-flash",
+     lambda e: (e.get("choices") or [{}])[0].get("delta", {}).get("content")),
+]
 
 
-class RawReader:
-    """A bare HTTP/1.1 client on a socket: the baseline."""
+class Raw:
+    """The request a protocol sends, sent by hand."""
 
-    def __init__(self, fake: FakeWorkersAI):
-        url = urlsplit(fake.url)
-        self.addr = (url.hostname, url.port)
-        body = json.dumps({"prompt": "bench", "stream": True}).encode()
-        self.request = (
-            f"POST {url.path}/accounts/{fake.account_id}/ai/run/{MODEL} HTTP/1.1\r\n"
-            f"Host: {url.netloc}\r\nAuthorization: Bearer {fake.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
+    def __init__(self, fake: FakeWorkersAI, protocol: str, model: str, pick):
+        client = fake.client(protocol=protocol)
+        module = PROTOCOLS[protocol]
+        url = urlsplit(client.url(model))
+        self.addr, self.path, self.pick = (url.hostname, url.port), url.path, pick
+        self.body = json.dumps(module.body(model, {"prompt": "bench"}, True)).encode()
+        self.headers = {"Authorization": f"Bearer {fake.token}",
+                        "Content-Type": "application/json"}
+
+    def first(self) -> str:
+        """http.client: send, read lines until the first event with text."""
+        conn = http.client.HTTPConnection(*self.addr)
+        try:
+            conn.request("POST", self.path, self.body, self.headers)
+            response = conn.getresponse()
+            while True:
+                line = response.readline()
+                if line.startswith(b"data: {"):
+                    piece = self.pick(json.loads(line[6:]))
+                    if piece:
+                        return piece
+                elif not line:
+                    raise RuntimeError("no text")
+        finally:
+            conn.close()
 
     def chunks(self):
-        """Yield text chunks as the events arrive."""
+        """A bare HTTP/1.1 client on a socket: yield text chunks as the events arrive."""
+        request = (f"POST {self.path} HTTP/1.1\r\nHost: {self.addr[0]}:{self.addr[1]}\r\n"
+                   + "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+                   + f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n").encode()
         with socket.create_connection(self.addr) as sock:
-            sock.sendall(self.request)
+            sock.sendall(request + self.body)
             buf = b""
             while b"\r\n\r\n" not in buf:
                 buf += sock.recv(65536)
             buf = buf.split(b"\r\n\r\n", 1)[1]
-            body = b""
-            ended = False
+            body, ended = b"", False
             while True:
-                # de-chunk what we have
-                while not ended:
+                while not ended:                      # de-chunk what we have
                     head, sep, rest = buf.partition(b"\r\n")
                     if not sep:
                         break
@@ -62,7 +92,7 @@ class RawReader:
                     data = event[6:]
                     if data == b"[DONE]":
                         return
-                    piece = json.loads(data).get("response")
+                    piece = self.pick(json.loads(data))
                     if piece:
                         yield piece
                 more = b"" if ended else sock.recv(65536)
@@ -71,13 +101,44 @@ class RawReader:
                 buf += more
 
 
-def first_chunk(fn, runs):
+def median_time(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def median_rate(fn, runs: int, expected: int) -> float:
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        n = sum(1 for _ in fn())
+        rates.append(n / (time.perf_counter() - start))
+        assert n == expected, n
+    return statistics.median(rates)
+
+
+def measure(fake, label, protocol, model, pick, runs, n_chunks):
+    client = fake.client(protocol=protocol)
+    raw = Raw(fake, protocol, model, pick)
+
+    def client_first():
+        with client.stream(model, prompt="bench") as answer:
+            next(iter(answer))
+
+    fake.reset()
+    fake.enqueue(Reply(chunks=["Hello", " world"], times=10 ** 6))
+    client_first(), raw.first()                       # warm up
+    t_client, t_raw = median_time(client_first, runs), median_time(raw.first, runs)
+    fake.reset()
+    fake.enqueue(Reply.large(n_chunks, "tok ", times=10 ** 6))
+    sum(1 for _ in client.stream(model, prompt="bench"))
+    r_client = median_rate(lambda: client.stream(model, prompt="bench"), runs, n_chunks)
+    r_raw = median_rate(raw.chunks, runs, n_chunks)
+    client.close()
+    return t_client, t_raw, r_client, r_raw
 
 
 def main(argv=None):
@@ -87,53 +148,20 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smoke run for CI")
     args = ap.parse_args(argv)
     runs = 5 if args.quick else args.runs
+    print(f"{'protocol':30} {'first token ms':>15} {'http.client':>12} {'ratio':>6} "
+          f"{'chunks/s':>10} {'raw socket':>11} {'ratio':>6}  verdict")
     with FakeWorkersAI() as fake:
-        client = fake.client()
-        raw = RawReader(fake)
-        short = Reply(chunks=["Hello", " world"], times=10 ** 6)
-
-        def client_first():
-            with client.stream(MODEL, prompt="bench") as s:
-                next(s)
-
-        def raw_first():
-            next(raw.chunks())
-
-        fake.enqueue(short)
-        client_first(), raw_first()                  # warm up
-        t_client = first_chunk(client_first, runs)
-        t_raw = first_chunk(raw_first, runs)
-        fake.reset()
-
-        big = Reply.large(args.chunks, "tok ", times=10 ** 6)
-        fake.enqueue(big)
-
-        def count(it):
-            return sum(1 for _ in it)
-
-        def rate(fn):
-            best = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                n = fn()
-                best.append(n / (time.perf_counter() - start))
-                assert n == args.chunks, n
-            return statistics.median(best)
-
-        count(client.stream(MODEL, prompt="bench"))
-        r_client = rate(lambda: count(client.stream(MODEL, prompt="bench")))
-        r_raw = rate(lambda: count(raw.chunks()))
-
-    print(f"{'measure':42} {'WorkersAI':>12} {'raw socket':>12} {'ratio':>7}")
-    print(f"{'time to first chunk, median of %d (ms)' % runs:42} {t_client * 1e3:12.3f} "
-          f"{t_raw * 1e3:12.3f} {t_client / t_raw:7.2f}")
-    print(f"{'throughput, %d chunks (chunks/s)' % args.chunks:42} {r_client:12,.0f} "
-          f"{r_raw:12,.0f} {r_client / r_raw:7.2f}")
-    added = (t_client - t_raw) * 1e3
-    ok_first = t_client / t_raw <= 1.1 or added < 5
-    ok_rate = r_client >= 0.8 * r_raw and r_client >= 50_000
-    print(f"first chunk: {added:+.3f} ms added -> {'OK' if ok_first else 'MISSED'}; "
-          f"throughput -> {'OK' if ok_rate else 'MISSED'}")
+        for label, protocol, model, pick in CASES:
+            t_client, t_raw, r_client, r_raw = measure(fake, label, protocol, model, pick,
+                                                       runs, args.chunks)
+            added = (t_client - t_raw) * 1e3
+            ok_first = t_client / t_raw <= 1.1 or added < 5
+            floor = 50_000 if "legacy" in label else 0
+            ok_rate = r_client >= 0.8 * r_raw and r_client >= floor
+            print(f"{label:30} {t_client * 1e3:15.3f} {t_raw * 1e3:12.3f} "
+                  f"{t_client / t_raw:6.2f} {r_client:10,.0f} {r_raw:11,.0f} "
+                  f"{r_client / r_raw:6.2f}  first {added:+.2f} ms "
+                  f"{'OK' if ok_first else 'MISSED'}, rate {'OK' if ok_rate else 'MISSED'}")
 
 
 if __name__ == "__main__":
