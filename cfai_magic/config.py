@@ -98,21 +98,16 @@ def credentials(account_id: str | None = None, api_token: str | Secret | None = 
     return Credentials(account_id, token)
 
 
-def openai_credentials(account_id: str | None = None, api_token: str | Secret | None = None,
+def engine_credentials(account_id: str | None = None, api_token: str | Secret | None = None,
                        env=os.environ) -> tuple[str | None, Secret]:
-    """(account id or None, token) for the OpenAI-compatible protocol: the token from the
-    argument, CLOUDFLARE_API_TOKEN or OPENAI_API_KEY, and possibly empty (a local engine)."""
+    """(account id or None, token) for an engine at a base URL of its own (the OpenAI-compatible
+    protocol): the token from the argument, CLOUDFLARE_API_TOKEN or OPENAI_API_KEY, and
+    possibly empty (a local engine that wants none)."""
     if isinstance(api_token, Secret):
         token = api_token
     else:
         token = Secret((api_token or env.get(ENV_TOKEN) or env.get(ENV_OPENAI_KEY) or "").strip())
     return (account_id or env.get(ENV_ACCOUNT, "").strip() or None), token
-
-
-def cloudflare_v1_url(account_id: str, root: str = CLOUDFLARE_URL) -> str:
-    """Cloudflare's OpenAI-compatible root for an account (``.../ai/v1``)."""
-    from .client.protocols.paths import account_segment
-    return f"{root}/accounts/{account_segment(account_id)}/ai/v1"
 
 
 def is_loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ from . import turn
 from .config import Settings
 from .errors import CfaiError, Interrupted
 from .catalog import no_think
+from .client.protocols import PROTOCOLS
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json
 from .session import Session
@@ -64,7 +65,7 @@ def _subcommands() -> MagicArgumentParser:
                    "--protocol openai speaks /chat/completions (vLLM, llama.cpp, Cloudflare's "
                    "/ai/v1).",
         (["name"], dict(nargs="?")),
-        (["--protocol"], dict(choices=["workers-ai", "openai"])))
+        (["--protocol"], dict(choices=sorted(PROTOCOLS))))
     add("panel", "Show the chat panel.",
         (["--chat"], dict(default="default")))
     add("insert", "Put the code of the last answer (or the one picked in a panel) in a new "

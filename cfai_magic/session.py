@@ -80,9 +80,16 @@ class Session:
                 self._token = Secret(token.strip())
             self._client = None
 
+    @property
+    def wire(self):
+        """The protocol module in use."""
+        from .client.protocols import get
+        return get(self.protocol)
+
     def has_credentials(self) -> bool:
-        """Whether ``auto`` goes to Cloudflare (or, for ``openai``, to CFAI_BASE_URL)."""
-        if self.protocol == "openai" and os.environ.get(config.ENV_BASE_URL):
+        """Whether ``auto`` goes to Cloudflare, or (for a protocol without the account in its
+        path) to the engine at CFAI_BASE_URL."""
+        if not self.wire.ACCOUNT_IN_PATH and os.environ.get(config.ENV_BASE_URL):
             return True
         return bool((self._account_id or os.environ.get(config.ENV_ACCOUNT))
                     and (self._token or os.environ.get(config.ENV_TOKEN)))
@@ -92,16 +99,15 @@ class Session:
             config.check_base_url(backend)
         if protocol is not None:
             from .client.protocols import get
-            get(protocol)
+            get(protocol)                     # an unknown one says which there are
         with self._lock:
             self.backend = backend
             self.protocol = protocol or self.protocol
             self._client = None
 
     def resolve(self, name: str):
-        """The model for an id or alias; any id when the protocol is ``openai`` (the engine
-        names its own models)."""
-        return self.catalog.resolve(name, open=self.protocol == "openai")
+        """The model for an id or alias; any id when the engine names its own models."""
+        return self.catalog.resolve(name, open=self.wire.ANY_MODEL)
 
     def once(self, key: str) -> bool:
         """True the first time a one-off notice is asked for."""
@@ -120,31 +126,25 @@ class Session:
         return self._real_target(notify)
 
     def _real_target(self, notify=None) -> dict:
-        backend, openai = self.backend, self.protocol == "openai"
+        backend, wire = self.backend, self.wire
         if backend == "auto":
             backend = "cloudflare" if self.has_credentials() else "local"
         if backend == "local":
             from .local.runtime import ensure_backend
             info = ensure_backend(self.settings.local_idle_timeout, notify)
-            url = info["url"] + ("/accounts/local/ai/v1" if openai else "")
             return dict(account_id="local", api_token=Secret(info["token"] or "local"),
-                        base_url=url, protocol=self.protocol, label="local")
-        if openai:
-            account, token = config.openai_credentials(self._account_id, self._token)
-        else:
-            creds = config.credentials(self._account_id, self._token)
+                        base_url=wire.root(info["url"], "local"), protocol=self.protocol,
+                        label="local")
+        url = backend if backend != "cloudflare" else os.environ.get(config.ENV_BASE_URL)
+        if wire.ACCOUNT_IN_PATH or not url:
+            creds = config.credentials(self._account_id, self._token)   # says what to set
             account, token = creds.account_id, creds.token
-        if backend == "cloudflare":
-            url = os.environ.get(config.ENV_BASE_URL)
-            if not url:
-                if openai and not account:
-                    config.credentials(self._account_id, self._token)   # says what to set
-                url = config.cloudflare_v1_url(account) if openai else config.CLOUDFLARE_URL
-            label = None            # a server of ours names itself; Cloudflare is named by URL
         else:
-            url, label = backend, None
+            account, token = config.engine_credentials(self._account_id, self._token)
+        url = url or wire.root(config.CLOUDFLARE_URL, account)
+        # the label comes from the server (ours name themselves) or from the URL
         return dict(account_id=account, api_token=token, base_url=config.check_base_url(url),
-                    protocol=self.protocol, label=label)
+                    protocol=self.protocol, label=None)
 
     def client(self, notify=None):
         """A WorkersAI for the current backend and settings (reused while they hold)."""
@@ -169,7 +169,8 @@ class Session:
             "backend": self.backend, "protocol": self.protocol,
             "base_url": os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL,
             "account_id": config.mask(self._account_id or os.environ.get(config.ENV_ACCOUNT)),
-            "api_token": config.mask(self._token or os.environ.get(config.ENV_TOKEN)),
+            "api_token": config.mask(self._token or os.environ.get(config.ENV_TOKEN)
+                                     or os.environ.get(config.ENV_OPENAI_KEY)),
             "default_model": s.default_model, "timeout": s.timeout,
             "max_retries": s.max_retries, "updates_per_second": s.updates_per_second,
             "notebook": self.store.notebook or "(unknown)",

@@ -48,26 +48,24 @@ class WorkersAI:
     client appends ``/accounts/{account_id}/ai/run/{model}`` (``gateway="name"`` goes through
     AI Gateway); for ``openai`` it appends ``/chat/completions`` (default root: Cloudflare's
     ``/accounts/{account_id}/ai/v1``). Credentials default to CLOUDFLARE_ACCOUNT_ID and
-    CLOUDFLARE_API_TOKEN (for ``openai`` also OPENAI_API_KEY; no token at all is allowed there,
-    for a local engine that wants none).
+    CLOUDFLARE_API_TOKEN; a protocol without the account in its path, given a base URL, takes
+    OPENAI_API_KEY too, or no token at all (a local engine that wants none).
     """
 
     def __init__(self, account_id: str | None = None, api_token=None, base_url: str | None = None,
                  gateway: str | None = None, timeout: float = 60.0, max_retries: int = 3, *,
                  backoff: float = 0.5, catalog: Catalog | None = None, session=None,
                  cassette=None, protocol: str | None = None, label: str | None = None):
-        self.protocol = protocols.get(protocol or os.environ.get(config.ENV_PROTOCOL))
+        self.protocol = proto = protocols.get(protocol or os.environ.get(config.ENV_PROTOCOL))
         base_url = base_url or os.environ.get(config.ENV_BASE_URL)
-        if self.protocol is protocols.openai:
-            self._account, self._token = config.openai_credentials(account_id, api_token)
-            if not base_url:
-                if not self._account:
-                    config.credentials(account_id, api_token)      # says what to set
-                base_url = config.cloudflare_v1_url(self._account)
-        else:
-            creds = config.credentials(account_id, api_token)
+        if proto.ACCOUNT_IN_PATH or not base_url:
+            creds = config.credentials(account_id, api_token)   # says what to set if missing
             self._account, self._token = creds.account_id, creds.token
-            base_url = base_url or (config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL)
+        else:
+            self._account, self._token = config.engine_credentials(account_id, api_token)
+        if not base_url:
+            base_url = proto.root(config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL,
+                                  self._account)
         self.base_url = config.check_base_url(base_url)
         self.gateway = gateway
         self.label = label
@@ -109,10 +107,11 @@ class WorkersAI:
 
     # requests ---------------------------------------------------------------------------------
     def resolve(self, model) -> Model:
-        """A Model as given, or the catalog's for an id or alias (any id for ``openai``)."""
+        """A Model as given, or the catalog's for an id or alias (any id for an engine that
+        names its own models)."""
         if isinstance(model, Model):
             return model
-        return self.catalog.resolve(model, open=self.protocol is protocols.openai)
+        return self.catalog.resolve(model, open=self.protocol.ANY_MODEL)
 
     def request(self, model, prompt=None, messages=None, max_tokens=None,
                 **params) -> tuple[Model, dict]:
@@ -214,26 +213,16 @@ class WorkersAI:
         """The text-generation models the backend offers (``[{"name": ...}, ...]``)."""
         if self.cassette is not None and self.cassette.mode == "replay":
             return self.cassette.models()
-        if self.protocol is protocols.openai:
-            url = f"{self.base_url}/models"
-        else:
-            url = (f"{self.base_url}/accounts/{protocols.paths.account_segment(self._account)}"
-                   "/ai/models/search?task=Text%20Generation&per_page=100")
+        url = self.protocol.models_url(self.base_url, self._account)
         try:
             response = self.transport.call(
                 lambda: self.transport.send("GET", url, headers=self._headers()))
         except CfaiError as err:
             raise self._scrub(err) from None
         try:
-            data = response.json()
+            return self.protocol.model_names(response.json())
         except ValueError:
             return []
-        if self.protocol is protocols.openai:
-            return [{"name": m["id"]} for m in (data.get("data") or [])
-                    if isinstance(m, dict) and isinstance(m.get("id"), str)]
-        found = data.get("result") if isinstance(data, dict) else None
-        return [m for m in found or [] if isinstance(m, dict) and "name" in m
-                and (m.get("task") or {}).get("name", "Text Generation") == "Text Generation"]
 
     def close(self) -> None:
         self.transport.close()

@@ -129,3 +129,27 @@ def test_chat_panel(page, lab, fake, artifacts):
                == cells_before + 1, timeout=10)
     assert cell(page, 2).locator(".jp-InputArea-editor").inner_text().strip() == "print('inserted')"
     page.screenshot(path=str(artifacts / "3c-panel-inserted-cell.png"), full_page=True)
+
+
+def test_reasoning_is_collapsed_and_labelled(page, lab, fake, artifacts):
+    thought = ("First I recall that sunlight holds every colour, and that air molecules "
+               "scatter short wavelengths far more than long ones: Rayleigh scattering.")
+    fake.enqueue(Reply(reasoning=thought, text="The sky is blue because air scatters blue "
+                                                "light most.", drip=0.08))
+    start_notebook(page, lab, "reasoning.ipynb",
+                   ["%%cfai -m @cf/zai-org/glm-4.7-flash\nWhy is the sky blue?"])
+    run_cell(page, 1)
+    wait_until(lambda: "💭 Thinking…" in output_text(page, 1), timeout=15)
+    wait_until(lambda: executed(page, 1) and "✓" in output_text(page, 1), timeout=20)
+    out = cell(page, 1).locator(".jp-OutputArea-output").last
+    details = out.locator("details")
+    assert details.count() == 1 and details.get_attribute("open") is None
+    assert details.locator("summary").inner_text().startswith(f"💭 Reasoning ({len(thought.split())} words)")
+    assert not details.locator("pre").is_visible()                 # collapsed
+    assert "Rayleigh" not in out.inner_text()
+    assert "The sky is blue because air scatters blue light most." in out.inner_text()
+    page.screenshot(path=str(artifacts / "5a-reasoning-collapsed.png"), full_page=True)
+    details.locator("summary").click()
+    wait_until(lambda: details.locator("pre").is_visible(), timeout=5)
+    assert "Rayleigh scattering." in details.locator("pre").inner_text()
+    page.screenshot(path=str(artifacts / "5b-reasoning-open.png"), full_page=True)

@@ -127,3 +127,23 @@ def test_terminal_print_mode_dims_the_reasoning(ip, fake):
     ip.run_line_magic("config", "CfaiMagics.display_mode = 'print'")
     out = run(ip, f"%%cfai -m {GLM}\nq")
     assert out.stdout.startswith("\x1b[2m💭 thinking\x1b[0m\nAnswer.\n✓ ")
+
+
+def test_backend_protocol_switch_reaches_chat_completions(ip, fake, monkeypatch):
+    out = run(ip, f"%cfai backend {fake.openai_url} --protocol openai")
+    assert out.stdout == f"Backend: {fake.openai_url} (protocol openai)\n"
+    fake.enqueue(Reply(text="Through the v1 endpoint.", reasoning="ok"))
+    assert cfai(ip, f"-m {GLM}", "hello").error is None
+    assert fake.last.path.endswith("/ai/v1/chat/completions") and fake.last.body["model"] == GLM
+    assert ip.user_ns["_cfai"] == "Through the v1 endpoint."
+    # an engine names its own models: any id goes through to it
+    cfai(ip, "-m my-org/my-finetune")
+    assert fake.last.body["model"] == "my-org/my-finetune"
+    config = run(ip, "%cfai config").stdout
+    assert "protocol           openai" in config and fake.token not in config
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-shown")
+    assert "sk-never-shown" not in run(ip, "%cfai config").stdout
+    assert type(run(ip, "%cfai backend auto --protocol grpc").error).__name__ == "UsageError"
+    assert run(ip, "%cfai backend auto --protocol workers-ai").stdout == "Backend: auto\n"
+    cfai(ip, "-m llama2")
+    assert "/ai/run/" in fake.last.path

@@ -13,10 +13,28 @@ from ...errors import StreamError
 from ..events import Done, Reasoning, Text, ToolCall, Usage
 
 NAME = "openai"
+ACCOUNT_IN_PATH = False
+ANY_MODEL = True
+
+
+def root(api_root: str, account_id: str) -> str:
+    """Cloudflare serves this protocol at ``/accounts/{id}/ai/v1`` under its v4 API root."""
+    from .paths import account_segment
+    return f"{api_root}/accounts/{account_segment(account_id)}/ai/v1"
 
 
 def url(base_url: str, account_id: str | None, model: str, gateway: str | None) -> str:
     return f"{base_url}/chat/completions"
+
+
+def models_url(base_url: str, account_id: str | None) -> str:
+    return f"{base_url}/models"
+
+
+def model_names(data) -> list[dict]:
+    items = data.get("data") if isinstance(data, dict) else None
+    return [{"name": m["id"]} for m in items or []
+            if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def body(model: str, request: dict, stream: bool) -> dict:

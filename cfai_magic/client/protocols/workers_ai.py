@@ -15,6 +15,12 @@ from . import openai
 from .paths import account_segment, model_path
 
 NAME = "workers-ai"
+ACCOUNT_IN_PATH = True
+ANY_MODEL = False
+
+
+def root(api_root: str, account_id: str) -> str:
+    return api_root
 
 
 def url(base_url: str, account_id: str | None, model: str, gateway: str | None) -> str:
@@ -22,6 +28,17 @@ def url(base_url: str, account_id: str | None, model: str, gateway: str | None) 
     if gateway:
         return f"{base_url}/{account}/{account_segment(gateway, 'gateway name')}/workers-ai/{path}"
     return f"{base_url}/accounts/{account}/ai/run/{path}"
+
+
+def models_url(base_url: str, account_id: str | None) -> str:
+    return (f"{base_url}/accounts/{account_segment(account_id)}/ai/models/search"
+            "?task=Text%20Generation&per_page=100")
+
+
+def model_names(data) -> list[dict]:
+    found = data.get("result") if isinstance(data, dict) else None
+    return [m for m in found or [] if isinstance(m, dict) and isinstance(m.get("name"), str)
+            and (m.get("task") or {}).get("name", "Text Generation") == "Text Generation"]
 
 
 def body(model: str, request: dict, stream: bool) -> dict:
