@@ -85,3 +85,30 @@ def test_empty_and_reasoning_only_answers_end_in_one_line(protocol_kernel, fake_
     assert "spent all 30 tokens reasoning" in thinking["content"]["traceback"][0]
     assert kernel.value("len(__import__('cfai_magic').session.current().store.get().turns)") \
         == "1"
+
+
+def test_interrupt_keeps_the_partial_on_both_protocols(protocol_kernel, fake_workers_ai):
+    import threading
+    kernel = protocol_kernel
+    kernel.run("%load_ext cfai_magic")
+    fake_workers_ai.enqueue(Reply(reasoning="think " * 20, chunks=["tok "] * 3000,
+                                  drip=0.002))
+    started = threading.Event()
+
+    def interrupt_when_answering(msg):
+        data = msg["content"].get("data", {})
+        if msg["msg_type"] == "update_display_data" and "tok tok" in data.get("text/plain", "") \
+                and not started.is_set():
+            started.set()
+            threading.Timer(0.3, kernel.km.interrupt_kernel).start()
+
+    msg_id = kernel.send(f"%%cfai -m {GLM}\nlong")
+    messages, reply = kernel.collect(msg_id, on_message=interrupt_when_answering)
+    assert reply["content"]["ename"] == "Interrupted"
+    assert len(reply["content"]["traceback"]) == 1
+    final = displays(messages)[-1]["content"]["data"]
+    assert "⏹ interrupted" in final["text/plain"] and "💭 Reasoning (20 words)" in \
+        final["text/markdown"]
+    assert 0 < final["text/plain"].count("tok ") < 3000
+    kernel.run(f"%%cfai -m {GLM}\nnext")
+    assert [m["content"] for m in fake_workers_ai.last.body["messages"]] == ["next"]

@@ -216,3 +216,19 @@ def test_panel_shows_an_empty_answer_as_one_error_line(panel, fake):
     panel.submit("Think hard").join(5)
     assert "EmptyAnswer" in panel.error.value and "spent all 256 tokens" in panel.error.value
     assert panel.conversation.turns == []
+
+
+def test_panel_on_the_openai_protocol_streams_and_stops(panel, fake):
+    panel.session.set_backend(fake.openai_url, "openai")
+    fake.enqueue(Reply.large(300, "tale ", drip=0.02))
+    worker = panel.submit("A long story")
+    wait_for(lambda: panel.transcript.children[-1].text.count("tale") >= 3)
+    panel.stop_answer()
+    worker.join(5)
+    assert "interrupted" in panel.status.value
+    assert 3 <= panel.transcript.children[-1].text.count("tale") < 300
+    assert fake.last.path.endswith("/ai/v1/chat/completions")
+    assert panel.conversation.turns == []
+    fake.enqueue(Reply(text="Short one."))
+    panel.submit("A short story").join(5)
+    assert [t.answer for t in panel.conversation.turns] == ["Short one."]
