@@ -90,6 +90,29 @@ def completion_chunk(model: str, delta: dict | None = None, *, finish: str | Non
     return out
 
 
+def search_item(model, description: str | None = None) -> dict:
+    """A models/search item for ``model`` (a catalog Model), its facts as the service gives
+    them: a list of ``{property_id, value}`` with string values, prices as a list."""
+    props = []
+    if model.context_tokens:
+        props.append(("context_window", str(model.context_tokens)))
+    prices = [{"unit": f"per M {unit} tokens", "price": price, "currency": "USD"}
+              for unit, price in (("input", model.price_in), ("output", model.price_out),
+                                  ("cached input", model.price_cached)) if price is not None]
+    if prices:
+        props.append(("price", prices))
+    for field, prop in (("tools", "function_calling"), ("reasoning", "reasoning"),
+                        ("vision", "vision"), ("paid", "require_workers_paid"),
+                        ("batch", "async_queue")):
+        if getattr(model, field):
+            props.append((prop, "true"))
+    if model.retires:
+        props.append(("planned_deprecation_date", model.retires))
+    return {"name": model.id, "description": description or model.description,
+            "task": {"name": "Text Generation"},
+            "properties": [{"property_id": k, "value": v} for k, v in props]}
+
+
 def sse(obj) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 

@@ -72,6 +72,11 @@ class Cassette:
         path = env.get("CFAI_CASSETTE")
         return cls(path, env.get("CFAI_CASSETTE_MODE", "auto")) if path else None
 
+    def recorded_backend(self) -> str | None:
+        """Where the first recorded answer came from (``local``, ``cloudflare``, ...)."""
+        with self._lock:
+            return self.interactions[0]["request"].get("backend") if self.interactions else None
+
     @property
     def replays_only(self) -> bool:
         return self.mode == "replay"

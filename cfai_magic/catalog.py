@@ -1,52 +1,18 @@
-"""Text-generation models, their limits and aliases; checks made before anything is sent."""
+"""The catalog: the built-in table (models.py) and the live list, limits and aliases; checks
+made before anything is sent."""
 from __future__ import annotations
 
 import difflib
 import re
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from .errors import CfaiError, LimitExceeded, UnknownModel
+from .errors import CfaiError, InputError, LimitExceeded, UnknownModel
+from .models import (ALIASES, BUILT_IN, DEFAULT_CLOUDFLARE, LOCAL, LOCAL_MODEL,  # noqa: F401
+                     UNKNOWN_CONTEXT, Model)
+from .models import SEED as _SEED
 
-LOCAL_MODEL = "@local/gemma-3-270m"
-
-
-@dataclass(frozen=True)
-class Model:
-    id: str
-    default_max_tokens: int = 256
-    stream_max_tokens: int | None = None   # the service's default when streaming
-    context_tokens: int | None = None
-    sequence_tokens: int | None = None
-    description: str = ""
-    source: str = "built-in"               # built-in | live | unverified
-
-    def limits(self) -> str:
-        def show(n):
-            return f"{n:,}" if n else "?"
-        return (f"max_tokens {self.default_max_tokens} (stream {show(self.stream_max_tokens)}), "
-                f"context {show(self.context_tokens)}, sequence {show(self.sequence_tokens)}")
-
-
-SEED = (
-    Model("@cf/meta/llama-2-7b-chat-fp16", 256, 2500, 3072, 2500,
-          "Full precision (fp16) Llama 2 7B chat"),
-    Model("@cf/meta/llama-2-7b-chat-int8", 256, 1800, 2048, 1800,
-          "Quantized (int8) Llama 2 7B chat"),
-    Model("@cf/mistral/mistral-7b-instruct-v0.1", 256, 1800, None, None,
-          "Mistral 7B Instruct v0.1"),
-    Model(LOCAL_MODEL, 256, 1024, 4096, 2048,
-          "Gemma 3 270M (base model) served by the embedded local backend"),
-)
-
-ALIASES = {
-    "llama2": "@cf/meta/llama-2-7b-chat-fp16",
-    "llama2-fp16": "@cf/meta/llama-2-7b-chat-fp16",
-    "llama2-int8": "@cf/meta/llama-2-7b-chat-int8",
-    "mistral": "@cf/mistral/mistral-7b-instruct-v0.1",
-    "gemma": LOCAL_MODEL,
-    "local": LOCAL_MODEL,
-}
+SEED = (*_SEED, LOCAL)     # the models the first version knew; ours to serve offline
 
 _FULL_ID = re.compile(r"^@(cf|hf)/[\w.-]+/[\w.-]+$")
 
@@ -69,19 +35,33 @@ def estimate_messages(messages: list[dict]) -> int:
     return sum(estimate_tokens(m.get("content", "")) + 4 for m in messages)
 
 
-class Catalog:
-    """The models we know. Starts from :data:`SEED`; :meth:`refresh` adds the live list."""
+def context_of(model: Model) -> int:
+    """The context to trim history to: the model's, or a conservative default."""
+    return model.context_tokens or UNKNOWN_CONTEXT
 
-    def __init__(self, models=SEED):
+
+class Catalog:
+    """The models we know. Starts from the built-in table; :meth:`refresh` merges the live list
+    (live facts win) and remembers which ids the backend serves."""
+
+    def __init__(self, models=BUILT_IN):
         self._lock = threading.Lock()
         self._models = {m.id: m for m in models}
         self.live = False
+        self.served: set[str] = set()     # ids the live list named
 
     def __iter__(self):
-        return iter(sorted(self._models.values(), key=lambda m: m.id))
+        """The recommended model, the other current free-plan ones, paid-plan ones, the
+        embedded one, then retired ones."""
+        return iter(sorted(self._models.values(),
+                           key=lambda m: (m.retired(), m.paid, m.id == LOCAL_MODEL,
+                                          m.id != DEFAULT_CLOUDFLARE, m.id)))
 
     def __contains__(self, name: str) -> bool:
         return ALIASES.get(name, name) in self._models
+
+    def get(self, model_id: str) -> Model | None:
+        return self._models.get(model_id)
 
     def ids(self) -> list[str]:
         return sorted(self._models)
@@ -130,26 +110,64 @@ class Catalog:
                     hint="Shorten the input, lower --max-tokens, or start afresh with --new")
 
     def refresh(self, client) -> bool:
-        """Add the live text-generation models; keep the built-in table if that fails."""
+        """Merge the live text-generation models (their facts win); keep the built-in table if
+        that fails. Ids from the server are checked before they can reach a URL."""
+        from .client.protocols.paths import model_path
         try:
             found = client.models()
         except CfaiError:
             return False
+        fresh = {}
+        for item in found:
+            try:
+                model_path(item["name"])
+            except (InputError, TypeError):
+                continue                          # never used, never shown
+            old = self._models.get(item["name"]) or Model(item["name"])
+            fresh[item["name"]] = replace(old, **live_facts(item), source="live")
         with self._lock:
-            for item in found:
-                old = self._models.get(item["name"])
-                props = {p.get("property_id"): p.get("value") for p in item.get("properties", [])
-                         if isinstance(p, dict)}
-                ctx = _int(props.get("context_window") or props.get("max_input_tokens"))
-                new = old or Model(item["name"], context_tokens=ctx)
-                self._models[item["name"]] = replace(
-                    new, description=item.get("description") or new.description, source="live")
-            self.live = bool(found)
+            self._models.update(fresh)
+            self.served = set(fresh)
+            self.live = bool(fresh)
         return True
+
+
+def live_facts(item: dict) -> dict:
+    """The Model fields that a models/search item gives (values are strings there)."""
+    props = {p.get("property_id"): p.get("value") for p in item.get("properties") or []
+             if isinstance(p, dict)}
+    facts = {}
+    if item.get("description"):
+        facts["description"] = str(item["description"])
+    context = _int(props.get("context_window") or props.get("max_input_tokens"))
+    if context:
+        facts["context_tokens"] = context
+    for unit, field in (("input", "price_in"), ("output", "price_out"),
+                        ("cached input", "price_cached")):
+        for price in props.get("price") if isinstance(props.get("price"), list) else ():
+            if isinstance(price, dict) and price.get("unit") == f"per M {unit} tokens" \
+                    and price.get("currency", "USD") == "USD":
+                facts[field] = _float(price.get("price"))
+    for prop, field in (("function_calling", "tools"), ("reasoning", "reasoning"),
+                        ("vision", "vision"), ("require_workers_paid", "paid"),
+                        ("async_queue", "batch")):
+        if prop in props:
+            facts[field] = str(props[prop]).lower() == "true"
+    when = props.get("planned_deprecation_date")
+    if isinstance(when, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", when[:10]):
+        facts["retires"] = when[:10]
+    return facts
 
 
 def _int(value) -> int | None:
     try:
         return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
     except (TypeError, ValueError):
         return None

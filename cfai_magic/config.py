@@ -28,8 +28,9 @@ DISPLAY_MODES = ("auto", "rich", "print", "final")
 class Settings(Configurable):
     """What a user may set with ``%config CfaiMagics.<name> = ...``."""
 
-    default_model = Unicode("@cf/meta/llama-2-7b-chat-int8",
-                            help="Model id or alias used when a cell gives no -m.").tag(config=True)
+    default_model = Unicode("", help="Model id or alias used when a cell gives no -m. Empty: "
+                                     "the current free-plan model on Cloudflare, the embedded "
+                                     "model offline.").tag(config=True)
     timeout = Float(60.0, help="Seconds to wait for the service to answer (and between "
                                "chunks of a stream).").tag(config=True)
     max_retries = Int(3, help="Retries on 429 (code 3040), 408, 5xx and connection errors, "

@@ -8,6 +8,8 @@
     ├── APIError               the service answered with an error (status, code)
     │   ├── AuthError          401/403, code 10000
     │   ├── ModelNotFound      400 5007, 404 3042
+    │   ├── ModelRetired       5028 (or refused before sending: the catalog knows)
+    │   ├── PlanRequired       403 5035: the model needs the Workers Paid plan
     │   ├── AccountNotFound    404 7003
     │   ├── InvalidRequest     400 5004/3003, 413 3006
     │   ├── RequestTimeout     408 3007/3008             (retried)
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
-    "AuthError", "ModelNotFound", "AccountNotFound", "InvalidRequest", "RequestTimeout",
+    "AuthError", "ModelNotFound", "ModelRetired", "PlanRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
     "Timeout", "StreamError", "EmptyAnswer", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
 ]
@@ -88,6 +90,15 @@ class ModelNotFound(APIError):
     hint = "See %cfai models for the ids this account can use"
 
 
+class ModelRetired(APIError):
+    hint = "Choose a current model (%cfai models)"
+
+
+class PlanRequired(APIError):
+    hint = ("This model needs the Workers Paid plan: upgrade the account, or choose a free-plan "
+            "model (%cfai models)")
+
+
 class AccountNotFound(APIError):
     hint = "Check CLOUDFLARE_ACCOUNT_ID (or run %cfai login)"
 
@@ -113,7 +124,22 @@ class RateLimited(APIError):
 
 
 class QuotaExceeded(APIError):
-    hint = "The daily free allocation is used up; it resets at 00:00 UTC, or upgrade the plan"
+    def __init__(self, message: str, **kw):
+        kw.setdefault("hint", "The daily free allocation (10,000 neurons) is used up; it resets "
+                              f"at 00:00 UTC ({free_reset()}), or move to the Workers Paid plan")
+        super().__init__(message, **kw)
+
+
+def free_reset(now=None) -> str:
+    """When the daily free allocation resets, in the user's own time: ``01:00 CET, in 3 h 12
+    min``."""
+    import datetime as dt
+    now = now or dt.datetime.now(dt.timezone.utc)
+    reset = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    hours, minutes = divmod(int((reset - now).total_seconds()) // 60, 60)
+    local = reset.astimezone()
+    mine = "" if not local.utcoffset() else f"{local:%H:%M} {local.tzname()} your time, "
+    return f"{mine}in {hours} h {minutes:02d} min"
 
 
 class ServerError(APIError):
@@ -168,6 +194,7 @@ class CassetteMiss(CfaiError):
 
 _BY_CODE = {
     10000: AuthError, 5007: ModelNotFound, 3042: ModelNotFound, 7003: AccountNotFound,
+    5028: ModelRetired, 5035: PlanRequired,
     5004: InvalidRequest, 3003: InvalidRequest, 3006: InvalidRequest,
     3007: RequestTimeout, 3008: RequestTimeout, 3040: RateLimited, 3036: QuotaExceeded,
 }

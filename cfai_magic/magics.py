@@ -47,8 +47,10 @@ def _subcommands() -> MagicArgumentParser:
 
     add("model", "Show or set the notebook's default model.",
         (["name"], dict(nargs="?", help="model id or alias")))
-    add("models", "List the models: id, limits, built-in or live.",
+    add("models", "The models: context, $ per million tokens in and out, flags, status.",
+        (["text"], dict(nargs="?", help="show only ids that contain this")),
         (["--refresh"], dict(action="store_true", help="ask the service for its live list")))
+    add("usage", "This notebook's tokens and cost, by model and by chat, and today's neurons.")
     add("history", "Show a conversation.",
         (["name"], dict(nargs="?", default="default")))
     add("reset", "Empty a conversation (or --all of them).",
@@ -132,7 +134,7 @@ class CfaiMagics(Magics, Settings):
 
     def _ask(self, args, cell):
         session = self.session
-        model = session.resolve(args.model or self.default_model)
+        model = session.resolve(args.model or session.model)
         parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars)
         params = {"max_tokens": args.max_tokens, "temperature": args.temperature,
                   "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed,
@@ -214,16 +216,21 @@ class CfaiMagics(Magics, Settings):
         if args.name:
             self.session.model = args.name
         model = self.session.resolve(self.session.model)
-        print(f"Default model: {model.id} ({model.limits()})")
+        how = "" if self.session.settings.default_model else " (automatic for this backend)"
+        print(f"Default model: {model.id}{how} · {model.summary()}")
 
     def _cmd_models(self, args):
+        from IPython.display import display
+
+        from .tables import ModelTable
         catalog = self.session.catalog
         if args.refresh and not catalog.refresh(self.session.client()):
             print("Could not reach the model list; showing the built-in table.")
-        width = max(len(m.id) for m in catalog)
-        for m in catalog:
-            mark = "*" if m.id == self.session.resolve(self.session.model).id else " "
-            print(f"{mark} {m.id:{width}}  {m.limits()}  [{m.source}]")
+        text = (args.text or "").lower()
+        display(ModelTable([m for m in catalog if text in m.id.lower()], self.session.model))
+
+    def _cmd_usage(self, args):
+        print(self.session.ledger.report())
 
     def _cmd_history(self, args):
         if args.name not in self.session.store:

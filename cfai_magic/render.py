@@ -17,6 +17,7 @@ import uuid
 from IPython.display import display
 
 from .client.events import Reasoning, Text
+from .usage import money
 
 ICONS = {"streaming": "⏳", "done": "✓", "interrupted": "⏹ interrupted", "error": "✗ failed"}
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
@@ -40,9 +41,12 @@ def answer_json(text: str):
 
 
 def footer_tokens(usage: dict | None, counted: int) -> str:
-    """``57 tokens``, with reasoning and cached tokens apart when the service reports them."""
+    """``13 in · 57 out``, with reasoning and cached tokens apart when the service reports
+    them; ``57 tokens`` (counted) when it reports nothing."""
     usage = usage or {}
-    text = f"{usage.get('completion_tokens') or counted} tokens"
+    out = usage.get("completion_tokens") or counted
+    prompt = usage.get("prompt_tokens")
+    text = f"{prompt} in · {out} out" if prompt is not None else f"{out} tokens"
     thought = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
     if thought:
         text += f" ({thought} reasoning)"
@@ -86,10 +90,12 @@ class Meter:
         return False
 
     def status(self, model: str, state: str, usage: dict | None = None, backend: str = "",
-               replayed: bool = False) -> str:
-        """``✓ model · 57 tokens · 40.1 tok/s · 1.4 s · backend``."""
+               replayed: bool = False, cost: dict | None = None) -> str:
+        """``✓ model · 13 in · 57 out · $0.000023 · 40.1 tok/s · 1.4 s · backend``."""
         now = self.clock()
         bits = [f"{ICONS[state]} {model}", footer_tokens(usage, self.tokens)]
+        if cost:
+            bits.append(money(cost["usd"], not cost["billed"]))
         if replayed:                      # a cassette answers at once: no timing to show
             bits.append("replayed")
         else:
@@ -132,8 +138,8 @@ class StreamRenderer:
         return self.meter.tokens
 
     def status(self, state: str, usage: dict | None = None, backend: str = "",
-               replayed: bool = False) -> str:
-        return self.meter.status(self.model, state, usage, backend, replayed)
+               replayed: bool = False, cost: dict | None = None) -> str:
+        return self.meter.status(self.model, state, usage, backend, replayed, cost)
 
     def _bundle(self, footer: str, final: bool) -> dict:
         text = self.text
@@ -208,7 +214,8 @@ class StreamRenderer:
         """The final update: the whole answer and the footer. Returns the footer."""
         self.answer = answer
         state = answer.status if answer.status in ICONS else "error"
-        footer = self.status(state, answer.usage, backend_label(answer), answer.replayed)
+        footer = self.status(state, answer.usage, backend_label(answer), answer.replayed,
+                             (metadata or {}).get("cost"))
         if self.mode == "print":
             if self._thinking:
                 self.printer("\x1b[0m", end="")

@@ -12,7 +12,10 @@ import threading
 from . import config
 from .catalog import Catalog
 from .config import Secret, Settings
+from .errors import CfaiError, InputError, ModelRetired, PlanRequired
+from .models import DEFAULT_CLOUDFLARE, LOCAL_MODEL
 from .state import ChatStore
+from .usage import Ledger
 
 BACKENDS = ("auto", "cloudflare", "local")
 
@@ -36,6 +39,8 @@ class Session:
         self._lock = threading.RLock()
         self._said: set[str] = set()
         self._lab = None
+        self._vetted = None                   # the client key whose live list we have
+        self.ledger = Ledger()
 
     def __repr__(self) -> str:
         return (f"Session(backend={self.backend!r}, protocol={self.protocol!r}, "
@@ -44,7 +49,23 @@ class Session:
     # the notebook's default model (a trait of the settings, so %config and the panel agree)
     @property
     def model(self) -> str:
-        return self.settings.default_model
+        return self.settings.default_model or self.auto_model()
+
+    def auto_model(self) -> str:
+        """The default when none is set: the embedded model offline, Cloudflare's current
+        free-plan model on Cloudflare, none for an engine that names its own models. A cassette
+        that replays decides by where it was recorded, so a notebook recorded on Cloudflare
+        replays the same cells offline."""
+        backend = self.backend
+        recorded = self.cassette.recorded_backend() if self.cassette is not None else None
+        if recorded and self.cassette.mode != "record":
+            backend = "local" if recorded == "local" else "cloudflare"
+        elif backend == "auto":
+            backend = "cloudflare" if self.has_credentials() else "local"
+        if backend == "local":
+            return LOCAL_MODEL
+        own_engine = backend != "cloudflare" or os.environ.get(config.ENV_BASE_URL)
+        return "" if own_engine and self.wire.ANY_MODEL else DEFAULT_CLOUDFLARE
 
     @model.setter
     def model(self, name: str) -> None:
@@ -107,7 +128,41 @@ class Session:
 
     def resolve(self, name: str):
         """The model for an id or alias; any id when the engine names its own models."""
+        if not (name or "").strip():
+            raise InputError("No model chosen, and this engine names its own",
+                             hint="Give one with -m NAME or %cfai model NAME "
+                                  "(%cfai models --refresh lists the engine's)")
         return self.catalog.resolve(name, open=self.wire.ANY_MODEL)
+
+    def vet(self, model, client):
+        """Just before sending: the backend's live model list (fetched once per backend), its
+        facts for ``model``, and a retired model refused with nothing sent."""
+        if client.label in ("local", "cassette"):      # they serve what the first version knew
+            return model
+        backend = self._client_key[:2]         # the target and token, not the settings
+        if self._vetted != backend:
+            self._vetted = backend
+            self.catalog.refresh(client)
+        current = self.catalog.get(model.id) or model
+        if current.retired() and current.id not in self.catalog.served:
+            raise ModelRetired(f"{current.id} was retired on {current.retires}; nothing was sent",
+                               hint=self._instead(current) + ", or %cfai backend local to run "
+                                    "it on the embedded model")
+        return current
+
+    def explain(self, err: CfaiError, model) -> CfaiError:
+        """Say what to do instead when the service refuses a model."""
+        current = self.catalog.get(model.id) or model
+        if isinstance(err, ModelRetired):
+            err.hint = self._instead(current)
+        elif isinstance(err, PlanRequired):
+            err.hint = (f"{current.id} needs the Workers Paid plan: upgrade the account, or use "
+                        f"a free-plan model ({self._instead(current).lower()})")
+        return err
+
+    @staticmethod
+    def _instead(model) -> str:
+        return f"Use -m {model.replacement or DEFAULT_CLOUDFLARE} instead"
 
     def once(self, key: str) -> bool:
         """True the first time a one-off notice is asked for."""
@@ -171,7 +226,8 @@ class Session:
             "account_id": config.mask(self._account_id or os.environ.get(config.ENV_ACCOUNT)),
             "api_token": config.mask(self._token or os.environ.get(config.ENV_TOKEN)
                                      or os.environ.get(config.ENV_OPENAI_KEY)),
-            "default_model": s.default_model, "timeout": s.timeout,
+            "default_model": s.default_model or f"(auto) {self.auto_model() or '-'}",
+            "timeout": s.timeout,
             "max_retries": s.max_retries, "updates_per_second": s.updates_per_second,
             "notebook": self.store.notebook or "(unknown)",
             "cassette": repr(self.cassette) if self.cassette else "off",

@@ -11,10 +11,11 @@ import json
 import os
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .catalog import Model, estimate_messages
+from .catalog import Model, context_of, estimate_messages
 
 FORMAT_VERSION = 1
 
@@ -56,9 +57,11 @@ class Plan:
 
 
 class Conversation:
-    def __init__(self, name: str, system: str | None = None, turns=None, on_change=None):
+    def __init__(self, name: str, system: str | None = None, turns=None, on_change=None,
+                 affinity: str | None = None):
         self.name = name
         self.system = system
+        self.affinity = affinity or uuid.uuid4().hex   # x-session-affinity: the prompt cache
         self.turns: list[Turn] = list(turns or [])
         self._lock = threading.RLock()
         self._on_change = on_change
@@ -90,8 +93,8 @@ class Conversation:
         system = systems[-1] if systems else (system if system is not None else self.system)
         head = [{"role": "system", "content": system}] if system else []
         sent = list(base)
-        if model is not None and model.context_tokens:
-            budget = model.context_tokens - (max_tokens or model.default_max_tokens)
+        if model is not None:
+            budget = context_of(model) - (max_tokens or model.default_max_tokens)
             used, kept = estimate_messages(head + new), 0
             for old in reversed(base):          # keep the newest turns that fit
                 if used + old.tokens > budget:
@@ -106,7 +109,8 @@ class Conversation:
         if plan.trimmed:
             plan.notices.append(
                 f"Sent the last {len(sent)} of {len(base)} turns: the {plan.trimmed} oldest do "
-                f"not fit the {model.context_tokens:,}-token context of {model.id}.")
+                f"not fit the {context_of(model):,}-token context of {model.id}"
+                + ("." if model.context_tokens else " (assumed: its context is not known)."))
         return plan
 
     def commit(self, plan: Plan, answer: str, model: str = "", reasoning: str = "") -> Turn:
@@ -126,6 +130,7 @@ class Conversation:
         with self._lock:
             self.turns = []
             self.system = None
+            self.affinity = uuid.uuid4().hex
         self._changed()
 
     def _changed(self) -> None:
@@ -134,7 +139,8 @@ class Conversation:
 
     def to_json(self) -> dict:
         with self._lock:
-            return {"system": self.system, "turns": [asdict(t) for t in self.turns]}
+            return {"system": self.system, "affinity": self.affinity,
+                    "turns": [asdict(t) for t in self.turns]}
 
 
 def _flat(turns: list[Turn]) -> list[dict]:
@@ -213,7 +219,8 @@ class ChatStore:
             data = json.loads(path.read_text())
             chats = data["chats"]
             loaded = {name: Conversation(name, c.get("system"),
-                                         [Turn(**t) for t in c.get("turns", [])], self._notify)
+                                         [Turn(**t) for t in c.get("turns", [])], self._notify,
+                                         c.get("affinity"))
                       for name, c in chats.items()}
         except FileNotFoundError:
             raise InputError(f"No chat file at {path}", hint="Save one with %cfai save") from None

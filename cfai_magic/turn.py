@@ -16,6 +16,7 @@ from .client.answer import Answer
 from .errors import CfaiError, EmptyAnswer, Unexpected
 from .parsing import Parsed
 from .state import Conversation, Plan
+from .usage import cost_of
 
 
 @dataclass
@@ -87,8 +88,12 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         begin()
         sink.waiting(text)
 
+    model = ask.model
+    if prepared.conversation is not None:     # the service's prompt cache follows a chat
+        answer.headers["x-session-affinity"] = prepared.conversation.affinity
     try:
         client = session.client(notify)
+        model = session.vet(ask.model, client)
         answer.bind(client)
         begin()
         if on_stream:
@@ -102,7 +107,7 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         answer.close()
         answer.status = "interrupted"
     except CfaiError as err:
-        answer.status, answer.error = "error", err
+        answer.status, answer.error = "error", session.explain(err, model)
     except Exception as exc:                 # a bug of ours or a library's: one line, still
         answer.close()
         answer.status, answer.error = "error", Unexpected.wrap(exc)
@@ -111,8 +116,14 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
     if answer.done and prepared.conversation is not None:
         prepared.conversation.commit(prepared.plan, answer.text, ask.model.id,
                                      reasoning=answer.reasoning)
+    chat = None if ask.once else ask.chat
+    metadata = answer.metadata(chat)
+    cost = cost_of(model, answer)
+    if cost:
+        metadata["cost"] = cost
+    session.ledger.add(answer, model, chat)
     if started:
-        sink.finish(answer, answer.metadata(None if ask.once else ask.chat))
+        sink.finish(answer, metadata)
     return answer
 
 

@@ -85,7 +85,8 @@ class PanelSink:
                                                  if state == "interrupted" else ""),
                                   answer.reasoning)
             self.panel.status.value = self.meter.status(
-                self.model, state, answer.usage, backend_label(answer), answer.replayed)
+                self.model, state, answer.usage, backend_label(answer), answer.replayed,
+                (metadata or {}).get("cost"))
 
 
 class ChatPanel(w.VBox):
@@ -152,7 +153,7 @@ class ChatPanel(w.VBox):
         ]
 
     def _model_options(self):
-        options = [(f"{m.id}  ({m.limits()})", m.id) for m in self.session.catalog]
+        options = [(f"{m.id}  ({m.summary()})", m.id) for m in self.session.catalog]
         current = self._current_model()
         if current not in [v for _, v in options]:
             options.append((current, current))
@@ -166,7 +167,8 @@ class ChatPanel(w.VBox):
 
     def _show_limits(self) -> None:
         try:
-            self.limits.value = f"<small>{self.session.resolve(self.model.value).limits()}</small>"
+            model = self.session.resolve(self.model.value)
+            self.limits.value = f"<small>{model.summary()}<br>{model.limits()}</small>"
         except CfaiError:
             self.limits.value = ""
 

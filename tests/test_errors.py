@@ -38,3 +38,21 @@ def test_docstring_draws_the_tree():
     for name in errors.__all__:
         if name not in ("from_response",):
             assert name in errors.__doc__
+
+
+def test_the_free_allocation_reset_is_said_in_the_users_time(monkeypatch):
+    import datetime as dt
+    import time
+
+    from cfai_magic.errors import free_reset
+    now = dt.datetime(2026, 11, 26, 20, 48, tzinfo=dt.timezone.utc)
+    try:
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        assert free_reset(now) == "09:00 JST your time, in 3 h 12 min"
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        assert free_reset(now) == "in 3 h 12 min"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

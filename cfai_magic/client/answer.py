@@ -44,6 +44,7 @@ class Answer:
         self.first: float | None = None             # of the first text or reasoning
         self.ended: float | None = None
         self.cancel = cancel or threading.Event()
+        self.headers: dict = {}                     # sent with the request, never recorded
         self._opener = opener                       # (answer) -> (first events, the rest)
         self._response = None
         self._iter = None

@@ -186,7 +186,8 @@ class WorkersAI:
 
     def _attempt(self, answer: Answer):
         body = self.protocol.body(answer.model, answer.request, answer.stream)
-        response = self.transport.send("POST", self.url(answer.model), headers=self._headers(),
+        response = self.transport.send("POST", self.url(answer.model),
+                                       headers={**answer.headers, **self._headers()},
                                        json=body, stream=answer.stream)
         headers = response.headers
         answer.opened(response, self.label or backend_name(self.base_url, headers),

@@ -12,10 +12,12 @@ import time
 from collections import deque
 
 from ..apiserver import (DONE, ApiError, ApiServer, chunk, completion, completion_chunk,
-                         envelope, sse)
-from ..catalog import LOCAL_MODEL, SEED
+                         envelope, search_item, sse)
+from ..models import CURRENT, LOCAL, LOCAL_MODEL, SEED
 
-SERVED = {m.id: m for m in SEED}
+# Ours to serve offline: the embedded model, the seed ids, and today's free-plan ids, all
+# answered by the embedded model (which says so), so notebooks written for Cloudflare run here.
+SERVED = {m.id: m for m in (LOCAL, *SEED, *(m for m in CURRENT if not m.paid))}
 SAMPLING = ("temperature", "top_p", "top_k", "seed", "repetition_penalty",
             "frequency_penalty", "presence_penalty")
 
@@ -89,11 +91,8 @@ class LocalBackend:
         self.last_used = time.monotonic()
 
     def model_list(self, request) -> list[dict]:
-        return [{"name": m.id, "description": m.description + (
-                    "" if m.id == LOCAL_MODEL else f" (served locally by {self.model.name})"),
-                 "task": {"name": "Text Generation"},
-                 "properties": [{"property_id": "context_window",
-                                 "value": str(m.context_tokens)}] if m.context_tokens else []}
+        return [search_item(m, m.description + (
+                    "" if m.id == LOCAL_MODEL else f" (served locally by {self.model.name})"))
                 for m in SERVED.values()]
 
     def check(self, request) -> tuple[str, list[str], int, int]:

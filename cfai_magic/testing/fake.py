@@ -8,21 +8,18 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..apiserver import (DONE, ApiError, ApiServer, chunk, completion, completion_chunk,
-                         envelope, sse)
-from ..catalog import SEED, estimate_tokens
+                         envelope, search_item, sse)
+from ..catalog import estimate_tokens
+from ..models import BUILT_IN
 
 DEFAULT_CODES = {400: 5004, 401: 10000, 403: 10000, 404: 3042, 408: 3007, 413: 3006,
                  429: 3040}
-# Today's models and how they answer /ai/run: "chat" (an OpenAI chat.completion in the v4
-# envelope) or "legacy" ({"response": ...}); the seed models answer legacy.
-CURRENT_MODELS = {
-    "@cf/zai-org/glm-4.7-flash": "chat",
-    "@cf/google/gemma-4-26b-a4b-it": "chat",
-    "@cf/openai/gpt-oss-20b": "chat",
-    "@cf/ibm-granite/granite-4.0-h-micro": "chat",
-    "@cf/meta/llama-3.1-8b-instruct-fast": "legacy",
-    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": "legacy",
-}
+
+
+def dialect_of(model_id: str) -> str:
+    """How a model answers /ai/run: the Llama and Mistral families (the seed models and the
+    ``-fast`` ones) in the legacy ``{"response"}`` shape, today's others as a chat.completion."""
+    return "legacy" if "/meta/" in model_id or "/mistral/" in model_id else "chat"
 
 
 def words(text: str) -> list[str]:
@@ -46,7 +43,7 @@ class Reply:
 
     Today's answers: ``reasoning`` (text, or a list of chunks) streams before the answer;
     ``tool_calls`` (``[{"name", "arguments": {...}}]``); ``dialect`` ``legacy``, ``chat`` or
-    ``text`` (a ``text_completion``), by default the model's (:data:`CURRENT_MODELS`), and
+    ``text`` (a ``text_completion``), by default the model's (:func:`dialect_of`), and
     ``chat`` on ``/chat/completions``; ``json_for_stream`` answers a streaming request with
     whole JSON (as gpt-oss and Kimi do); ``finish_reason`` (default ``stop``, or
     ``tool_calls``).
@@ -107,17 +104,15 @@ class FakeWorkersAI:
     ``enqueue(...)`` scripts answers and faults (see :class:`Reply`); with nothing queued it
     echoes the input. ``requests`` logs what arrived (the token never: only ``authorized``).
     Unknown models get 400/5007, a wrong token 401/10000, a wrong account 404/7003.
+    ``models`` is its live catalog (models/search items); by default the whole built-in table
+    with its facts as properties, seed models included.
     """
 
     def __init__(self, *, account_id: str = "fake-account-id", token: str = "fake-api-token",
                  models: list[dict] | None = None, port: int = 0, default=echo):
         self.account_id = account_id
         self.token = token
-        self.models = models if models is not None else [
-            {"name": m.id, "description": m.description, "task": {"name": "Text Generation"},
-             "properties": []} for m in SEED] + [
-            {"name": name, "description": "", "task": {"name": "Text Generation"},
-             "properties": []} for name in CURRENT_MODELS]
+        self.models = models if models is not None else [search_item(m) for m in BUILT_IN]
         self.default = default
         self.requests: list = []
         self._queue: deque[Reply] = deque()
@@ -230,8 +225,7 @@ class FakeWorkersAI:
             raise ApiError(reply.status, reply.code or DEFAULT_CODES.get(reply.status, 0),
                            reply.message or f"Scripted error {reply.status}", reply.retry_after)
         chat = request.kind == "chat"
-        dialect = reply.dialect or ("chat" if chat else CURRENT_MODELS.get(request.model,
-                                                                           "legacy"))
+        dialect = reply.dialect or ("chat" if chat else dialect_of(request.model))
         pieces = reply.pieces()
         thoughts = reply.thoughts() if dialect == "chat" else []    # others carry none
         usage = reply.usage

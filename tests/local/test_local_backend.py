@@ -128,6 +128,18 @@ def test_waiting_requests_are_served_in_order(backend, local_client):
 def test_models_search(local_client):
     names = [m["name"] for m in local_client.models()]
     assert "@local/gemma-3-270m" in names and "@cf/meta/llama-2-7b-chat-fp16" in names
+    assert "@cf/zai-org/glm-4.7-flash" in names                 # today's free-plan ids too
+    assert "@cf/moonshotai/kimi-k2.6" not in names               # never a paid-plan one
+
+
+def test_todays_free_plan_ids_are_served_locally(local_client):
+    """A notebook written for today's Cloudflare runs offline: the embedded model answers and
+    says so."""
+    answer = local_client.run("@cf/zai-org/glm-4.7-flash", messages=HELLO, max_tokens=20,
+                              temperature=0)
+    assert answer.text and answer.served_by == "gemma-3-270m-q4_k_m"
+    with pytest.raises(errors.ModelNotFound):
+        local_client.run("@cf/moonshotai/kimi-k2.6", messages=HELLO, max_tokens=5)
 
 
 def test_same_seed_same_text_whatever_was_asked_before(local_client):

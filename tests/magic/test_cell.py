@@ -16,7 +16,10 @@ def test_streams_into_one_display(ip, fake):
     assert len(ids) == 1 and not out.outputs[0]["update"] and out.outputs[-1]["update"]
     final = out.final["data"]
     assert final["text/markdown"].startswith("Hello **world**\n\n<sub>✓ @cf/meta/llama-2-7b-chat-fp16")
-    assert final["text/plain"].startswith("Hello **world**\n✓ @cf/meta/llama-2-7b-chat-fp16 · 2 tokens")
+    # 11 prompt tokens at $0.556/M and 2 answer tokens at $6.667/M: an estimate (the fake is
+    # not Cloudflare), at Workers AI prices
+    assert final["text/plain"].startswith("Hello **world**\n✓ @cf/meta/llama-2-7b-chat-fp16 · "
+                                          "11 in · 2 out · ≈$0.000019 · ")
     meta = out.final["metadata"]["cfai"]
     assert meta["model"] == "@cf/meta/llama-2-7b-chat-fp16" and meta["backend"] == "fake"
     assert meta["usage"]["completion_tokens"] == 2 and meta["status"] == "done"
@@ -28,7 +31,7 @@ def test_status_line_while_streaming(ip, fake):
     fake.enqueue(chunks=["a"] * 6, drip=0.08)
     out = cfai(ip)
     streaming = [o["data"]["text/plain"] for o in out.outputs[:-1]]
-    assert streaming[0].startswith("⏳ @cf/meta/llama-2-7b-chat-int8 · 0 tokens")
+    assert streaming[0].startswith("⏳ @cf/zai-org/glm-4.7-flash · 0 tokens")
     assert any("⏳" in s and " tokens" in s and "tok/s" in s for s in streaming[1:])
 
 
@@ -320,5 +323,5 @@ def test_print_mode_prints_chunks_as_they_come(ip, fake, monkeypatch):
     fake.enqueue(chunks=["one ", "two ", "three"])
     out = cfai(ip)
     assert printed[:3] == ["one ", "two ", "three"]          # one print a chunk, as it came
-    assert out.stdout.startswith("one two three\n✓ @cf/meta/llama-2-7b-chat-int8 · 3 tokens")
+    assert out.stdout.startswith("one two three\n✓ @cf/zai-org/glm-4.7-flash · 9 in · 3 out")
     assert out.outputs == []

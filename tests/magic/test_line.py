@@ -13,7 +13,8 @@ def session(ip):
 
 def test_model_show_and_set(ip, fake):
     out = run(ip, "%cfai model")
-    assert out.stdout.startswith("Default model: @cf/meta/llama-2-7b-chat-int8 (max_tokens 256")
+    assert out.stdout == ("Default model: @cf/zai-org/glm-4.7-flash (automatic for this "
+                          "backend) · 131k context · $0.0605/$0.4 per M · reasoning · tools\n")
     out = run(ip, "%cfai model mistral")
     assert "Default model: @cf/mistral/mistral-7b-instruct-v0.1" in out.stdout
     cfai(ip)
@@ -29,23 +30,51 @@ def test_config_magic_sets_traits(ip, fake):
     run(ip, "%config CfaiMagics.max_retries = 0")
     fake.enqueue(status=503)
     cfai(ip)
-    assert len(fake.requests) == 2
+    assert [r.kind for r in fake.requests] == ["search", "run", "run"]   # the list once
     out = run(ip, "%config CfaiMagics")
     assert "default_model" in out.stdout and fake.token not in out.stdout
 
 
 def test_models_lists_the_catalog(ip, fake):
     out = run(ip, "%cfai models")
-    lines = out.stdout.splitlines()
-    assert len(lines) == 4
-    assert any(l.startswith("* @cf/meta/llama-2-7b-chat-int8") and "context 2,048" in l
-               and "[built-in]" in l for l in lines)
+    bundle = out.outputs[0]["data"]
+    lines = bundle["text/plain"].splitlines()
+    assert lines[0].split() == ["model", "context", "$/M", "in", "$/M", "out", "flags",
+                                "status", "source"]
+    assert lines[1].split() == ["*", "@cf/zai-org/glm-4.7-flash", "131,072", "0.0605", "0.4",
+                                "reasoning,", "tools", "-", "built-in"]
+    int8 = next(line for line in lines if "llama-2-7b-chat-int8" in line)
+    assert int8.split()[1:] == ["2,048", "-", "-", "-", "retired", "2026-05-30", "built-in"]
+    kimi = next(line for line in lines if "kimi-k2.6" in line)
+    assert "paid plan" in kimi and "0.95" in kimi and "262,144" in kimi
+    order = [line.split()[0] for line in lines[1:]]
+    assert order.index("@cf/moonshotai/kimi-k2.6") < order.index("@cf/meta/llama-2-7b-chat-int8")
+    assert "<table" in bundle["text/html"] and "<td>@cf/openai/gpt-oss-20b</td>" in \
+        bundle["text/html"]
+    only = run(ip, "%cfai models llama-3").outputs[0]["data"]["text/plain"].splitlines()
+    assert [line.split()[0] for line in only[1:]] == [
+        "@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]
+    assert run(ip, "%cfai models nothing-like-this").outputs[0]["data"]["text/plain"] == \
+        "No model matches."
 
 
-def test_models_refresh_marks_live(ip, fake):
-    fake.models.append({"name": "@cf/meta/llama-3-8b-instruct", "task": {"name": "Text Generation"}})
-    out = run(ip, "%cfai models --refresh")
-    assert "@cf/meta/llama-3-8b-instruct" in out.stdout and "[live]" in out.stdout
+def test_models_refresh_reads_the_live_properties(ip, fake):
+    fake.models.append({"name": "@cf/meta/llama-3-8b-instruct", "task": {"name": "Text Generation"},
+                        "properties": [
+                            {"property_id": "context_window", "value": "8192"},
+                            {"property_id": "price", "value": [
+                                {"unit": "per M input tokens", "price": 0.28, "currency": "USD"},
+                                {"unit": "per M output tokens", "price": 0.83,
+                                 "currency": "USD"}]},
+                            {"property_id": "function_calling", "value": "true"},
+                            {"property_id": "planned_deprecation_date", "value": "2099-01-31"}]})
+    fake.models.append({"name": "@cf/../../evil", "task": {"name": "Text Generation"}})
+    text = run(ip, "%cfai models --refresh").outputs[0]["data"]["text/plain"]
+    row = next(line for line in text.splitlines() if "llama-3-8b-instruct " in line + " ")
+    assert row.split() == ["@cf/meta/llama-3-8b-instruct", "8,192", "0.28", "0.83", "tools",
+                           "retires", "2099-01-31", "live"]
+    assert "evil" not in text                        # an id that would change a URL path
+    assert "@cf/meta/llama-3-8b-instruct" in session(ip).catalog.names()
 
 
 def test_history_chats_reset(ip, fake):

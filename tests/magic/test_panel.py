@@ -40,7 +40,7 @@ def test_send_streams_the_answer(panel, fake):
     wait_for(lambda: panel.transcript.children[-1].text not in ("",))
     worker.join(5)
     assert texts(panel) == [("user", "Hi there"), ("assistant", "Hello from the panel")]
-    assert panel.status.value.startswith("✓ @cf/meta/llama-2-7b-chat-int8 · 4 tokens")
+    assert panel.status.value.startswith("✓ @cf/zai-org/glm-4.7-flash · 11 in · 4 out · ≈$0")
     body = fake.last.body
     assert body["messages"] == [{"role": "user", "content": "Hi there"}]
     assert body["max_tokens"] == 256 and body["temperature"] == 0.6 and body["stream"] is True
@@ -100,9 +100,11 @@ def test_model_choice_is_the_notebooks_default(panel, ip, fake):
     assert fake.last.model == "@cf/mistral/mistral-7b-instruct-v0.1"
     run(ip, "%cfai model llama2")
     assert panel.model.value == "@cf/meta/llama-2-7b-chat-fp16"
-    assert "context 3,072" in panel.limits.value
+    assert "context 3,072" in panel.limits.value and "retired 2026-05-30" in panel.limits.value
     labels = [label for label, _ in panel.model.options]
-    assert any("sequence 1,800" in label for label in labels)
+    assert labels[0] == ("@cf/zai-org/glm-4.7-flash  (131k context · $0.0605/$0.4 per M · "
+                         "reasoning · tools)")
+    assert any("kimi-k2.6" in label and "paid plan" in label for label in labels)
 
 
 def test_magic_and_panel_share_one_conversation(panel, ip, fake):

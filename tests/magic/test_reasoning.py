@@ -49,7 +49,10 @@ def test_footer_shows_usage_with_reasoning_and_cached_tokens(ip, fake):
              "completion_tokens_details": {"reasoning_tokens": 10}}
     fake.enqueue(Reply(text="ok", reasoning="hm", usage=usage))
     out = cfai(ip, f"-m {GLM}")
-    assert f"✓ {GLM} · 22 tokens (10 reasoning) · 8 cached · " in out.final["data"]["text/plain"]
+    # (13 - 8) input tokens at $0.0605/M, 8 cached at the same (GLM has no cached price),
+    # 22 out at $0.40/M: $0.0000096865
+    assert f"✓ {GLM} · 13 in · 22 out (10 reasoning) · 8 cached · ≈$0.000010 · " \
+        in out.final["data"]["text/plain"]
 
 
 @pytest.mark.parametrize("line,sent", [

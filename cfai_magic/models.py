@@ -1,0 +1,145 @@
+"""What we know of each text-generation model before asking the service: the built-in table.
+
+Facts of late 2026, from Cloudflare's own model pages (``cloudflare/cloudflare-docs``,
+``src/content/workers-ai-models/*.json``) and changelogs: context window, prices in $ per million
+tokens, flags, the plan a model needs, and retirements. A live refresh (catalog.py) wins over
+this table wherever the service says something else.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+LOCAL_MODEL = "@local/gemma-3-270m"
+DEFAULT_CLOUDFLARE = "@cf/zai-org/glm-4.7-flash"   # Cloudflare's recommended free-plan model
+UNKNOWN_CONTEXT = 4096          # assumed when a model's context is not known: history is trimmed
+NEURON_USD = 0.011 / 1000       # Workers AI bills $0.011 per 1,000 neurons
+FREE_NEURONS = 10_000           # a day, on every plan; resets 00:00 UTC
+RETIRED_SEEDS = "2026-05-30"
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    default_max_tokens: int = 256
+    stream_max_tokens: int | None = None   # the service's default when streaming
+    context_tokens: int | None = None
+    sequence_tokens: int | None = None
+    description: str = ""
+    source: str = "built-in"               # built-in | live | unverified
+    price_in: float | None = None          # $ per million input tokens
+    price_out: float | None = None         # $ per million output tokens
+    price_cached: float | None = None      # $ per million cached input tokens
+    reasoning: bool = False
+    tools: bool = False
+    vision: bool = False
+    paid: bool = False                     # needs the Workers Paid plan (require_workers_paid)
+    batch: bool = False                    # the asynchronous Batch API (async_queue)
+    retires: str | None = None             # ISO date it was or will be retired
+    replacement: str | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        return [name for name in ("reasoning", "tools", "vision", "batch") if getattr(self, name)]
+
+    def retired(self, today: dt.date | None = None) -> bool:
+        if not self.retires:
+            return False
+        return dt.date.fromisoformat(self.retires) <= (today or dt.datetime.now(dt.UTC).date())
+
+    def status(self, today: dt.date | None = None) -> str:
+        if self.retired(today):
+            return f"retired {self.retires}"
+        bits = ["paid plan"] if self.paid else []
+        if self.retires:
+            bits.append(f"retires {self.retires}")
+        return ", ".join(bits)
+
+    @property
+    def priced(self) -> bool:
+        return self.price_in is not None and self.price_out is not None
+
+    def cost(self, usage: dict | None) -> float | None:
+        """What an answer's usage costs at this model's prices ($), if both are known."""
+        if not self.priced or not usage or usage.get("prompt_tokens") is None:
+            return None
+        prompt = usage.get("prompt_tokens") or 0
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        cached_price = self.price_cached if self.price_cached is not None else self.price_in
+        out = usage.get("completion_tokens") or 0
+        return ((prompt - cached) * self.price_in + cached * cached_price
+                + out * self.price_out) / 1e6
+
+    def limits(self) -> str:
+        def show(n):
+            return f"{n:,}" if n else "?"
+        return (f"max_tokens {self.default_max_tokens} (stream {show(self.stream_max_tokens)}), "
+                f"context {show(self.context_tokens)}, sequence {show(self.sequence_tokens)}")
+
+    def summary(self) -> str:
+        """One line of facts: context, prices, flags, status."""
+        bits = [f"{self.context_tokens // 1000}k context" if self.context_tokens
+                else "context ?"]
+        if self.priced:
+            bits.append(f"${self.price_in:g}/${self.price_out:g} per M")
+        bits += self.flags
+        if self.status():
+            bits.append(self.status())
+        return " · ".join(bits)
+
+
+def _retired_seed(id, *limits, description, **prices) -> Model:
+    return Model(id, *limits, description=description, retires=RETIRED_SEEDS,
+                 replacement=DEFAULT_CLOUDFLARE, **prices)
+
+
+SEED = (
+    _retired_seed("@cf/meta/llama-2-7b-chat-fp16", 256, 2500, 3072, 2500,
+                  description="Full precision (fp16) Llama 2 7B chat",
+                  price_in=0.556, price_out=6.667),
+    _retired_seed("@cf/meta/llama-2-7b-chat-int8", 256, 1800, 2048, 1800,
+                  description="Quantized (int8) Llama 2 7B chat"),
+    _retired_seed("@cf/mistral/mistral-7b-instruct-v0.1", 256, 1800, None, None,
+                  description="Mistral 7B Instruct v0.1", price_in=0.11, price_out=0.19),
+)
+
+LOCAL = Model(LOCAL_MODEL, 256, 1024, 4096, 2048,
+              "Gemma 3 270M (base model) served by the embedded local backend")
+
+CURRENT = (
+    Model(DEFAULT_CLOUDFLARE, context_tokens=131_072, price_in=0.0605, price_out=0.4,
+          reasoning=True, tools=True,
+          description="GLM-4.7-Flash: fast multilingual dialogue and tool calling"),
+    Model("@cf/google/gemma-4-26b-a4b-it", context_tokens=256_000, price_in=0.1, price_out=0.3,
+          reasoning=True, tools=True, vision=True, batch=True,
+          description="Gemma 4 26B A4B instruct"),
+    Model("@cf/openai/gpt-oss-20b", context_tokens=128_000, price_in=0.2, price_out=0.3,
+          reasoning=True, tools=True, description="OpenAI gpt-oss-20b, open weights"),
+    Model("@cf/ibm-granite/granite-4.0-h-micro", context_tokens=131_000, price_in=0.017,
+          price_out=0.11, description="IBM Granite 4.0 H Micro"),
+    Model("@cf/meta/llama-3.1-8b-instruct-fast", tools=True,
+          description="Llama 3.1 8B instruct, fast version"),
+    Model("@cf/meta/llama-3.3-70b-instruct-fp8-fast", context_tokens=24_000, price_in=0.29,
+          price_out=2.25, tools=True, batch=True,
+          description="Llama 3.3 70B instruct, fp8, fast version"),
+    Model("@cf/moonshotai/kimi-k2.6", context_tokens=262_144, price_in=0.95, price_out=4.0,
+          price_cached=0.16, reasoning=True, tools=True, vision=True, batch=True, paid=True,
+          description="Kimi K2.6, 1T parameters"),
+    Model("@cf/moonshotai/kimi-k2.7-code", paid=True, description="Kimi K2.7 for code"),
+    Model("@cf/zai-org/glm-5.2", paid=True, description="GLM-5.2"),
+)
+
+BUILT_IN = (*CURRENT, *SEED, LOCAL)
+
+ALIASES = {
+    "glm": DEFAULT_CLOUDFLARE,
+    "gemma4": "@cf/google/gemma-4-26b-a4b-it",
+    "gpt-oss": "@cf/openai/gpt-oss-20b",
+    "llama3": "@cf/meta/llama-3.1-8b-instruct-fast",
+    "llama2": "@cf/meta/llama-2-7b-chat-fp16",
+    "llama2-fp16": "@cf/meta/llama-2-7b-chat-fp16",
+    "llama2-int8": "@cf/meta/llama-2-7b-chat-int8",
+    "mistral": "@cf/mistral/mistral-7b-instruct-v0.1",
+    "gemma": LOCAL_MODEL,
+    "local": LOCAL_MODEL,
+}

@@ -1,0 +1,40 @@
+"""The model table of ``%cfai models``: HTML in Jupyter, aligned text in a terminal."""
+from __future__ import annotations
+
+import html
+
+COLUMNS = ("", "model", "context", "$/M in", "$/M out", "flags", "status", "source")
+
+
+def _price(value) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+class ModelTable:
+    """Rows of the catalog; ``current`` is marked with ``*``."""
+
+    def __init__(self, models, current: str = ""):
+        self.rows = [("*" if m.id == current else "", m.id,
+                      f"{m.context_tokens:,}" if m.context_tokens else "?",
+                      _price(m.price_in), _price(m.price_out), ", ".join(m.flags) or "-",
+                      m.status() or "-", m.source) for m in models]
+
+    def __repr__(self) -> str:
+        if not self.rows:
+            return "No model matches."
+        widths = [max(len(str(r[i])) for r in (COLUMNS, *self.rows)) for i in range(len(COLUMNS))]
+        right = {2, 3, 4}
+
+        def line(row):
+            return "  ".join(str(v).rjust(w) if i in right else str(v).ljust(w)
+                             for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+        return "\n".join([line(COLUMNS), *map(line, self.rows)])
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<p>No model matches.</p>"
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                       for row in self.rows)
+        return (f'<table class="cfai-models"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
