@@ -41,7 +41,7 @@ def test_streaming_cell(page, lab, fake, artifacts):
     assert final.startswith(words)
     code = out.locator("pre code")
     assert code.count() >= 1 and code.first.inner_text().strip() == CODE
-    assert re.search(r"✓ @cf/meta/llama-2-7b-chat-fp16 · \d+ tokens", final)
+    assert re.search(r"✓ @cf/meta/llama-2-7b-chat-fp16 · \d+ in · \d+ out · ≈\$0\.\d+ · ", final)
     page.screenshot(path=str(artifacts / "1-streaming-cell.png"), full_page=True)
 
 

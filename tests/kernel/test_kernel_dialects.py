@@ -49,9 +49,9 @@ def test_todays_answers_in_a_kernel(protocol_kernel, fake_workers_ai, flags, rep
     else:
         assert md.startswith(TEXT)
     tokens = len(TEXT.split()) + (len(THOUGHT.split()) if thought else 0)
-    assert f"✓ {GLM} · {tokens} tokens" in plain
+    assert f"✓ {GLM} · " in plain and f" in · {tokens} out" in plain
     if thought:
-        assert f"{tokens} tokens ({len(THOUGHT.split())} reasoning)" in plain
+        assert f"{tokens} out ({len(THOUGHT.split())} reasoning)" in plain
     assert kernel.value("_cfai") == repr(TEXT)
     assert kernel.value("_cfai_answer.reasoning") == repr(thought)
     assert final["metadata"]["cfai"]["usage"]["completion_tokens"] == tokens

@@ -23,7 +23,8 @@ def test_stream_2500_chunks_throttled_and_exact(kernel, fake_workers_ai):
     assert len(shown) <= 20 * duration + 5, (len(shown), duration)
     expected = "".join(CHUNKS)
     final = shown[-1]["content"]["data"]
-    assert final["text/plain"].startswith(expected + "\n✓ @cf/meta/llama-2-7b-chat-fp16 · 2500 tokens")
+    assert final["text/plain"].startswith(expected + "\n✓ @cf/meta/llama-2-7b-chat-fp16 · ")
+    assert " in · 2500 out · ≈$" in final["text/plain"]
     assert final["text/markdown"].startswith(expected + "\n\n<sub>✓")
     digest = hashlib.sha256(expected.encode()).hexdigest()
     assert kernel.value("__import__('hashlib').sha256(_cfai.encode()).hexdigest()") == repr(digest)
