@@ -54,6 +54,7 @@ class Plan:
     rewound: int = 0
     trimmed: int = 0
     notices: list[str] = field(default_factory=list)
+    replaced: list[Turn] = field(default_factory=list)   # what commit removes, and only that
 
 
 class Conversation:
@@ -81,12 +82,14 @@ class Conversation:
         """Decide what to send for a new turn; changes nothing yet. ``fresh``: the turn starts
         the conversation afresh (it will replace every turn)."""
         with self._lock:
-            turns = [] if fresh else list(self.turns)
-        base, rewound = turns, 0
-        if cell_id:
+            turns = list(self.turns)
+        base, rewound, replaced = turns, 0, []
+        if fresh:
+            base, replaced = [], turns
+        elif cell_id:
             for i, turn in enumerate(turns):
                 if turn.cell_id == cell_id:
-                    base, rewound = turns[:i], len(turns) - i
+                    base, rewound, replaced = turns[:i], len(turns) - i, turns[i:]
                     break
         systems = [m["content"] for m in new_messages if m["role"] == "system"]
         new = [m for m in new_messages if m["role"] != "system"]
@@ -102,7 +105,7 @@ class Conversation:
                 used, kept = used + old.tokens, kept + 1
             sent = base[len(base) - kept:]
         plan = Plan(self, base, new, system, head + _flat(sent) + new, cell_id, rewound,
-                    len(base) - len(sent))
+                    len(base) - len(sent), replaced=replaced)
         if rewound:
             later = f" and the {rewound - 1} after it" if rewound > 1 else ""
             plan.notices.append(f"Re-run: this cell's earlier turn{later} will be replaced.")
@@ -114,13 +117,13 @@ class Conversation:
         return plan
 
     def commit(self, plan: Plan, answer: str, model: str = "", reasoning: str = "") -> Turn:
-        """Record a completed turn."""
+        """Record a completed turn: remove the turns its plan replaces (a re-run cell's, or
+        all for a fresh start) and nothing else, so turns added meanwhile (a cell run while the
+        panel streams) are kept; then append it."""
         turn = Turn(plan.new_messages, answer, model, plan.cell_id, reasoning=reasoning)
+        gone = {id(t) for t in plan.replaced}
         with self._lock:
-            same_base = (len(self.turns) >= len(plan.base)
-                         and all(a is b for a, b in zip(self.turns, plan.base)))
-            if same_base:
-                self.turns = list(plan.base)
+            self.turns = [t for t in self.turns if id(t) not in gone]
             self.turns.append(turn)
             self.system = plan.system
         self._changed()

@@ -234,3 +234,17 @@ def test_panel_on_the_openai_protocol_streams_and_stops(panel, fake):
     fake.enqueue(Reply(text="Short one."))
     panel.submit("A short story").join(5)
     assert [t.answer for t in panel.conversation.turns] == ["Short one."]
+
+
+def test_cells_run_while_the_panel_streams_keep_their_turns(panel, ip, fake):
+    """The panel streams slowly; two cells complete meanwhile; nothing is lost."""
+    fake.enqueue(Reply.large(40, "drop ", drip=0.05))
+    worker = panel.submit("long one")
+    wait_for(lambda: fake.requests and fake.last.body["messages"][-1]["content"] == "long one")
+    cfai(ip, "", "cell one")
+    cfai(ip, "", "cell two")
+    worker.join(10)
+    assert [t.messages[-1]["content"] for t in panel.conversation.turns] == [
+        "cell one", "cell two", "long one"]
+    history = run(ip, "%cfai history").stdout
+    assert "user: cell one" in history and "user: cell two" in history

@@ -1,0 +1,46 @@
+"""Conversation: plans, commits that merge, rewinds, fresh starts."""
+from cfai_magic.state import Conversation
+
+ASK = [{"role": "user", "content": "q"}]
+
+
+def answers(chat):
+    return [t.answer for t in chat.turns]
+
+
+def test_turns_added_while_an_answer_streams_are_kept():
+    chat = Conversation("c")
+    slow = chat.plan([{"role": "user", "content": "panel"}])       # the panel starts
+    for name in ("cell 1", "cell 2"):                               # two cells finish meanwhile
+        chat.commit(chat.plan([{"role": "user", "content": name}]), f"answer {name}")
+    chat.commit(slow, "answer panel")                               # then the panel
+    assert answers(chat) == ["answer cell 1", "answer cell 2", "answer panel"]
+
+
+def test_a_rerun_replaces_its_cells_turn_and_what_followed_then_only():
+    chat = Conversation("c")
+    for cell in ("a", "b", "c"):
+        chat.commit(chat.plan(ASK, cell_id=cell), cell)
+    rerun = chat.plan(ASK, cell_id="b")
+    assert rerun.rewound == 2 and [t.answer for t in rerun.base] == ["a"]
+    chat.commit(chat.plan(ASK, cell_id="d"), "d")                   # arrives while b re-runs
+    chat.commit(rerun, "b2")
+    assert answers(chat) == ["a", "d", "b2"]
+
+
+def test_fresh_replaces_what_there_was_when_it_started():
+    chat = Conversation("c")
+    chat.commit(chat.plan(ASK), "old")
+    fresh = chat.plan(ASK, fresh=True)
+    assert fresh.messages == ASK
+    chat.commit(chat.plan(ASK), "meanwhile")
+    chat.commit(fresh, "new")
+    assert answers(chat) == ["meanwhile", "new"]
+
+
+def test_two_plans_from_the_same_base_both_land():
+    chat = Conversation("c")
+    one, two = chat.plan(ASK), chat.plan(ASK)
+    chat.commit(two, "two")
+    chat.commit(one, "one")
+    assert answers(chat) == ["two", "one"]
