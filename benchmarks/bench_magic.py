@@ -7,7 +7,11 @@ Prints:
 - iopub display messages per answer when chunks arrive at 100, 1,000 and 10,000 chunks/s
   (each answer about 1 s long);
 - kernel memory (RSS) every 250 turns over --turns turns of one conversation (flat: what is sent
-  is trimmed, and a turn is a few hundred bytes).
+  is trimmed, and a turn is a few hundred bytes);
+- for answers of 10 kB, 1 MB and 10 MB (1 kB chunks, sent as fast as the server can): the time
+  from sending the cell to its final display, over the time WorkersAI.stream takes to read the
+  same stream in the kernel (target <= 3x at 10 MB); the bytes of display messages over the
+  answer's size (target <= 20x); display updates per second (target <= 20).
 Usage: python benchmarks/bench_magic.py [--quick]
 """
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "kernel"))
 from kernelkit import Kernel, displays  # noqa: E402
@@ -70,6 +75,26 @@ def iopub_per_answer(kernel, fake, rate):
     return len(shown), shown[-1]["received"] - shown[0]["received"]
 
 
+def big_answer(kernel, fake, size):
+    """(time to the final display, time to read the stream, display bytes, updates)."""
+    piece = "word " * 200                                      # 1 kB
+    n = size // len(piece)
+    fake.enqueue(Reply.large(n, piece, times=2))
+    read = kernel_value(kernel, (
+        "import time, json\nfrom cfai_magic import WorkersAI\n"
+        "t = time.perf_counter(); a = WorkersAI().stream('llama2', prompt='go'); a.consume()\n"
+        f"assert a.size == {n * len(piece)}\nprint(json.dumps(time.perf_counter() - t))"))
+    start = time.monotonic()
+    messages, reply = kernel.run("%%cfai --once -m llama2\ngo", timeout=600)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    shown = displays(messages)
+    final = shown[-1]["content"]["data"]["text/plain"]
+    assert final.startswith(piece * 3) and len(final) > n * len(piece)
+    sent = sum(len(json.dumps(m["content"]["data"])) for m in shown)
+    fake.reset()
+    return shown[-1]["received"] - start, read, sent, len(shown)
+
+
 def memory(kernel, fake, turns):
     rows = []
     code = ("import json\nrss = lambda: int(open('/proc/self/status').read()"
@@ -118,6 +143,13 @@ def main(argv=None):
                       f"{seconds:.2f} s ({count / seconds:.1f}/s; limit 20/s + 5)")
             rows = memory(kernel, fake, args.turns)
             print("kernel RSS by turns: " + ", ".join(f"{t}: {mb} MB" for t, mb in rows))
+            for size in (10_000, 1_000_000, 10_000_000):
+                shown, read, sent, updates = big_answer(kernel, fake, size)
+                print(f"{size / 1e6:g} MB answer: final display after {shown:.2f} s, read in "
+                      f"{read:.2f} s (ratio {shown / read:.1f}; target <= 3 at 10 MB), display "
+                      f"bytes {sent / size:.1f}x the answer (target <= 20), {updates} displays: "
+                      f"{updates - 2} updates while streaming "
+                      f"({(updates - 2) / shown:.1f}/s; limit 20)")
         finally:
             kernel.close()
 

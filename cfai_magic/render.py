@@ -20,6 +20,22 @@ from .client.events import Reasoning, Text
 from .usage import money
 
 ICONS = {"streaming": "⏳", "done": "✓", "interrupted": "⏹ interrupted", "error": "✗ failed"}
+LIVE_LIMIT = 64 * 1024      # past this, a streaming update shows the tail (the end shows all)
+LIVE_TAIL = 16 * 1024
+PLAIN_LIMIT = 1024 * 1024   # past this, the final display is plain text (Markdown would freeze)
+
+
+def live_text(answer) -> str:
+    """What a streaming update shows: the whole text while it is short, then a note and its
+    tail, so an update costs the same at 10 kB and at 10 MB."""
+    if answer is None:
+        return ""
+    if answer.size <= LIVE_LIMIT:
+        return answer.text
+    tail = answer.tail(LIVE_TAIL)
+    tail = tail[tail.find("\n") + 1:] if "\n" in tail[:-1] else tail
+    return f"*… {answer.size - len(tail):,} characters above; all of it when the answer " \
+           f"ends …*\n\n{tail}"
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -69,25 +85,34 @@ def reasoning_block(reasoning: str, streaming: bool) -> str:
 
 
 class Meter:
-    """Counts an answer's events, times them, and says when a throttled update is due."""
+    """Counts an answer's events, times them, and says when an update is due: paced by time
+    (``updates_per_second``, counted from the end of the last update, so a slow update never
+    makes the next one come sooner) and by bytes (what updates sent stays within ``budget``
+    times what arrived, plus ``slack``)."""
 
-    def __init__(self, updates_per_second: float = 20.0, clock=time.monotonic):
+    def __init__(self, updates_per_second: float = 20.0, clock=time.monotonic,
+                 budget: float = 4.0, slack: int = 1 << 20):
         self.clock = clock
         self.interval = 1.0 / updates_per_second if updates_per_second > 0 else 0.0
+        self.budget, self.slack = budget, slack
         self.tokens = 0
+        self.sent_bytes = 0
         self.start = self.last = clock()          # the first update comes one interval in
         self.first = None
 
-    def tick(self) -> bool:
-        """Count a chunk; True when an update is due."""
+    def tick(self, received: int = 0) -> bool:
+        """Count a chunk (``received``: characters of answer so far); True when an update is
+        due. Call :meth:`sent` after the update."""
         self.tokens += 1
         now = self.clock()
         if self.first is None:
             self.first = now
-        if now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
+        return now - self.last >= self.interval \
+            and self.sent_bytes <= self.budget * received + self.slack
+
+    def sent(self, size: int) -> None:
+        self.sent_bytes += size
+        self.last = self.clock()
 
     def status(self, model: str, state: str, usage: dict | None = None, backend: str = "",
                replayed: bool = False, cost: dict | None = None) -> str:
@@ -142,14 +167,14 @@ class StreamRenderer:
         return self.meter.status(self.model, state, usage, backend, replayed, cost)
 
     def _bundle(self, footer: str, final: bool) -> dict:
-        text = self.text
+        text = self.text if final else live_text(self.answer)
         reasoning = self.answer.reasoning if self.answer is not None else ""
         lines = [footer, *self.notices]
         plain = (text + "\n" if text else "") + "\n".join(lines)
         if reasoning:
             words = len(reasoning.split())
             plain = f"💭 reasoning: {words} words (in _cfai_answer.reasoning)\n" + plain
-        if self.fmt == "text":
+        if self.fmt == "text" or (final and len(text) > PLAIN_LIMIT):
             return {"text/plain": plain}
         if final and self.fmt == "json":
             try:
@@ -187,11 +212,13 @@ class StreamRenderer:
         kind = type(event)
         if kind is not Text and kind is not Reasoning:
             return
-        due = self.meter.tick()
+        due = self.meter.tick(self.answer.size if self.answer is not None else 0)
         if self.mode == "print":
             self._print(event)
         elif self.mode == "rich" and due:
-            self._update(self._bundle(self.status("streaming"), False))
+            bundle = self._bundle(self.status("streaming"), False)
+            self._update(bundle)
+            self.meter.sent(sum(len(v) for v in bundle.values()))
 
     def _print(self, event) -> None:
         thinking = type(event) is Reasoning

@@ -15,7 +15,7 @@ from . import turn
 from .errors import CfaiError
 from .parsing import Parsed
 from .client.events import Reasoning, Text
-from .render import Meter, answer_code, backend_label, reasoning_block
+from .render import Meter, answer_code, backend_label, live_text, reasoning_block
 from .session import Session, current
 
 
@@ -74,9 +74,11 @@ class PanelSink:
     def feed(self, event) -> None:
         if type(event) not in (Text, Reasoning):
             return
-        if self.meter.tick() and self.active:
-            self.message.set_text(self.answer.text, self.answer.reasoning, streaming=True)
+        if self.meter.tick(self.answer.size) and self.active:
+            text = live_text(self.answer)
+            self.message.set_text(text, self.answer.reasoning, streaming=True)
             self.panel.status.value = self.meter.status(self.model, "streaming")
+            self.meter.sent(2 * len(text))
 
     def finish(self, answer, metadata=None, state: str | None = None) -> None:
         if self.active:

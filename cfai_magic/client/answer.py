@@ -31,6 +31,7 @@ class Answer:
         self.request = request                     # prompt or messages, and the parameters
         self.stream = stream
         self.parts: list[str] = []
+        self.size = 0                               # characters of text so far
         self.reasoning_parts: list[str] = []
         self.tool_calls: list[ToolCall] = []
         self.usage: dict | None = None
@@ -60,6 +61,16 @@ class Answer:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    def tail(self, limit: int) -> str:
+        """The last ``limit`` characters or so of the text, without joining all of it."""
+        taken, size = [], 0
+        for part in reversed(self.parts):
+            taken.append(part)
+            size += len(part)
+            if size >= limit:
+                break
+        return "".join(reversed(taken))[-limit:]
 
     @property
     def reasoning(self) -> str:
@@ -98,6 +109,7 @@ class Answer:
         kind = type(event)
         if kind is Text:
             self.parts.append(event.text)
+            self.size += len(event.text)
         elif kind is Reasoning:
             self.reasoning_parts.append(event.text)
         elif kind is Usage:

@@ -99,3 +99,21 @@ def test_saved_notebook_has_no_token(fake_workers_ai, tmp_path):
     text = path.read_text() + "".join(p.read_text() for p in tmp_path.glob("*.json"))
     assert "Echo: Tell me a story" in text
     assert fake_workers_ai.token not in text and fake_workers_ai.account_id not in text
+
+
+def test_a_10_mb_answer_ends_soon_and_sends_little(kernel, fake_workers_ai):
+    """Display cost grows with the answer's size, not with its square: before, 6 MB never
+    finished (every update re-sent everything, and slow updates came back to back)."""
+    kernel.run("%load_ext cfai_magic")
+    piece = "word " * 200
+    fake_workers_ai.enqueue(Reply.large(10_000, piece))
+    messages, reply = kernel.run("%%cfai --once -m llama2\ngo", timeout=120)
+    assert reply["content"]["status"] == "ok"
+    shown = displays(messages)
+    sent = sum(len(m["content"]["data"].get("text/plain", "")) +
+               len(m["content"]["data"].get("text/markdown", "")) for m in shown)
+    assert sent < 3 * 10_000 * len(piece)
+    final = shown[-1]["content"]["data"]
+    assert "text/markdown" not in final                   # plain text past 1 MB
+    assert final["text/plain"].startswith(piece * 10_000)
+    assert all(len(m["content"]["data"].get("text/plain", "")) < 100_000 for m in shown[:-1])
