@@ -277,12 +277,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def start_stream(self, headers: dict | None = None) -> None:
-        """Status 200, text/event-stream, chunked transfer encoding (as the live service)."""
+    def start_stream(self, headers: dict | None = None, chunked: bool = True) -> None:
+        """Status 200, text/event-stream, chunked transfer encoding (as the live service), or
+        (``chunked=False``) a body that ends when the connection closes."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         for key, value in {**self.server.extra_headers, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
@@ -324,9 +329,14 @@ class ApiServer(ThreadingHTTPServer):
         self.account_id = account_id
         self.token = token
         self.extra_headers: dict = {}
+        self.connections = 0
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), Handler)
+
+    def process_request(self, request, client_address):
+        self.connections += 1                # for tests: is a connection reused?
+        super().process_request(request, client_address)
 
     def handle_error(self, request, client_address):
         """A client that went away is normal here; anything else is printed as usual."""

@@ -48,21 +48,39 @@ class Cassette:
             raise InputError(f"Unknown cassette mode {mode!r}", hint="Use record, replay or auto")
         self.path = Path(path)
         self.mode = mode
-        self.forward = None         # auto mode: () -> (base_url, account_id, Secret) for misses
+        self.forward = None         # auto mode: () -> the real backend's WorkersAI arguments
         self.interactions: list[dict] = []
         self._keys: list[str] = []                  # match keys, computed once
         self._used: set[int] = set()
         self._lock = threading.Lock()
-        if mode != "record" and self.path.exists():
+        if mode != "record" and self.path.is_file():
             try:
                 self.interactions = json.loads(self.path.read_text())["interactions"]
                 self._keys = [match_key(x["request"]["model"], x["request"]["body"])
                               for x in self.interactions]
-            except (ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, RecursionError):
                 raise InputError(f"{self.path} is not a cfai cassette") from None
+            for i, entry in enumerate(self.interactions):
+                problem = _problem(entry)
+                if problem:
+                    raise InputError(f"{self.path} is not a cfai cassette: answer {i} {problem}",
+                                     hint="Record it again: %cfai record PATH")
         elif mode == "replay":
             raise InputError(f"No cassette at {self.path}",
                              hint="Record one first: %cfai record PATH")
+        else:
+            self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Say now, not after an answer has arrived, when the file cannot be written."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"Cannot record into {self.path}: {err.strerror or err}",
+                             hint="Choose a path in a folder you can write") from None
+        if self.path.is_dir():
+            raise InputError(f"Cannot record into {self.path}: it is a folder",
+                             hint="Give a file name, e.g. cassettes/demo.json")
 
     def __repr__(self) -> str:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r}, {len(self.interactions)} answers)"
@@ -112,7 +130,11 @@ class Cassette:
             self.interactions.append(entry)
             self._keys.append(match_key(model, entry["request"]["body"]))
             self._used.add(len(self.interactions) - 1)
-            self.save()
+            try:
+                self.save()
+            except OSError as err:        # the answer stands; the note says what was not kept
+                answer.notes.append(f"Not recorded: cannot write {self.path.name} "
+                                    f"({err.strerror or err}).")
 
     def save(self) -> None:
         data = {"cfai_cassette": FORMAT_VERSION, "interactions": self.interactions}
@@ -138,3 +160,21 @@ class Cassette:
     def models() -> list[dict]:
         return [{"name": m.id, "description": m.description, "task": {"name": "Text Generation"}}
                 for m in SEED]
+
+
+def _problem(entry) -> str | None:
+    """What is wrong with one recorded interaction, if anything."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+        return "has no request"
+    response = entry.get("response")
+    if not isinstance(response, dict):
+        return "has no response"
+    if not isinstance(response.get("chunks"), list) or \
+            not all(isinstance(c, str) for c in response["chunks"]):
+        return "has no text chunks"
+    for key in ("reasoning", "tool_calls"):
+        if response.get(key) is not None and not isinstance(response[key], list):
+            return f"has a broken {key}"
+    if response.get("usage") is not None and not isinstance(response["usage"], dict):
+        return "has a broken usage"
+    return None

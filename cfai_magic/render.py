@@ -169,7 +169,7 @@ class StreamRenderer:
     def _bundle(self, footer: str, final: bool) -> dict:
         text = self.text if final else live_text(self.answer)
         reasoning = self.answer.reasoning if self.answer is not None else ""
-        lines = [footer, *self.notices]
+        lines = [footer, *self.notices, *(self.answer.notes if self.answer is not None else ())]
         plain = (text + "\n" if text else "") + "\n".join(lines)
         if reasoning:
             words = len(reasoning.split())

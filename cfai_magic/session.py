@@ -28,9 +28,15 @@ class Session:
         self.backend = os.environ.get("CFAI_BACKEND", "auto")
         self.protocol = os.environ.get(config.ENV_PROTOCOL) or "workers-ai"
         self._cassette = None                 # %cfai record / replay, or CFAI_CASSETTE
+        self._cassette_error = None           # a CFAI_CASSETTE that cannot be used
         if os.environ.get("CFAI_CASSETTE"):   # (imported only then: requests loads slowly)
             from .cassette import Cassette
-            self.cassette = Cassette.from_env()
+            try:
+                self.cassette = Cassette.from_env()
+            except CfaiError as err:          # every cell says so; %load_ext still works
+                err.hint = (err.hint + "; " if err.hint else "") + \
+                    "fix CFAI_CASSETTE / CFAI_CASSETTE_MODE, or %cfai cassette off"
+                self._cassette_error = err
         self.pending_code: str | None = None  # picked with a panel's "Insert as cell"
         self._account_id: str | None = None   # from %cfai login
         self._token: Secret | None = None
@@ -89,6 +95,7 @@ class Session:
     @cassette.setter
     def cassette(self, cassette) -> None:
         """In auto mode a miss goes to the real backend, resolved only when it happens."""
+        self._cassette_error = None
         if cassette is not None and cassette.mode == "auto":
             cassette.forward = self._real_target
         self._cassette = cassette
@@ -174,6 +181,8 @@ class Session:
     def target(self, notify=None) -> dict:
         """The WorkersAI arguments of the backend in use (base_url, credentials, protocol,
         label)."""
+        if self._cassette_error is not None:
+            raise self._cassette_error
         if self.cassette is not None and self.cassette.mode in ("replay", "auto"):
             from .cassette import REPLAY_URL
             return dict(account_id="cassette", api_token=Secret("cassette"),

@@ -11,25 +11,62 @@ import urllib3
 from ..errors import StreamError
 
 READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+BOM = b"\xef\xbb\xbf"
+DRAIN_SECONDS = 1.0      # after [DONE], how long to wait for the body's end
+
+
+def without_bom(chunks):
+    """The byte chunks less a leading UTF-8 BOM (which the SSE format says to drop), even when
+    it arrives split across reads."""
+    head = b""
+    for chunk in chunks:
+        if head is not None:
+            head += chunk
+            if len(head) < len(BOM) and BOM.startswith(head):
+                continue
+            chunk, head = head[len(BOM):] if head.startswith(BOM) else head, None
+        yield chunk
+    if head:
+        yield head
 
 
 class Body:
     """The response body as the iterable of byte chunks (with ``close``) that SSEClient reads.
 
     A chunked body is read one HTTP chunk at a time as it arrives; any other body with
-    ``read1``, so a stream without chunked framing is not held back until it ends.
+    ``read1``, so a stream without chunked framing is not held back until it ends. Both are
+    decoded (gzip, deflate) as the client's Accept-Encoding allows.
     """
 
     def __init__(self, response: requests.Response):
         self.response = response
+        self._chunks = None
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._chunks is None:
+            self._chunks = without_bom(self._read())
+        return self._chunks
+
+    def _read(self) -> Iterator[bytes]:
         raw = self.response.raw
         if getattr(raw, "chunked", False) and hasattr(raw, "stream"):
             return raw.stream(None, decode_content=True)
         if not hasattr(raw, "read1"):
             return self.response.iter_content(chunk_size=None)
-        return iter(lambda: raw.read1(65536), b"")
+        return iter(lambda: raw.read1(65536, decode_content=True), b"")
+
+    def finish(self) -> None:
+        """After ``[DONE]``: read to the end of the body (waiting a second at most), so the
+        connection goes back to the pool instead of being closed."""
+        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
+        try:
+            if sock is not None:
+                sock.settimeout(DRAIN_SECONDS)
+            for _ in iter(self):
+                pass
+        except READ_ERRORS:
+            return
+        self.response._content_consumed = True       # so close() releases, not closes
 
     def close(self) -> None:
         self.response.close()
@@ -43,10 +80,13 @@ def events(source) -> Iterator[dict]:
         for event in client.events():
             data = event.data
             if data.strip() == "[DONE]":
+                finish = getattr(source, "finish", None)
+                if finish is not None:
+                    finish()
                 return
             try:
                 obj = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise StreamError(f"Malformed event in the stream: {data[:60]!r}") from None
             if not isinstance(obj, dict):
                 raise StreamError(f"Malformed event in the stream: {data[:60]!r}")

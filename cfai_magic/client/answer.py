@@ -46,6 +46,7 @@ class Answer:
         self.ended: float | None = None
         self.cancel = cancel or threading.Event()
         self.headers: dict = {}                     # sent with the request, never recorded
+        self.notes: list[str] = []                  # said under the answer (not an error)
         self._opener = opener                       # (answer) -> (first events, the rest)
         self._response = None
         self._iter = None

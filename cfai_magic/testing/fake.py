@@ -1,6 +1,7 @@
 """FakeWorkersAI: a real HTTP server on 127.0.0.1 that speaks the Workers AI protocol."""
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
@@ -47,6 +48,10 @@ class Reply:
     ``chat`` on ``/chat/completions``; ``json_for_stream`` answers a streaming request with
     whole JSON (as gpt-oss and Kimi do); ``finish_reason`` (default ``stop``, or
     ``tool_calls``).
+
+    Framing: ``bom`` starts the stream with a UTF-8 BOM; ``gzip`` compresses it
+    (``Content-Encoding: gzip``); ``chunked=False`` sends it without chunked framing, ending it
+    by closing the connection.
     """
     text: str | None = None
     chunks: list[str] | None = None
@@ -70,6 +75,9 @@ class Reply:
     dialect: str | None = None
     json_for_stream: bool = False
     finish_reason: str | None = None
+    bom: bool = False
+    gzip: bool = False
+    chunked: bool = True
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -148,6 +156,11 @@ class FakeWorkersAI:
     @property
     def last(self):
         return self.requests[-1] if self.requests else None
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        return self._server.connections
 
     @property
     def openai_url(self) -> str:
@@ -321,7 +334,16 @@ class FakeWorkersAI:
             events.append(DONE)
         if reply.crlf:
             events = [e.replace(b"\n", b"\r\n") for e in events]
-        handler.start_stream()
+        if reply.bom:
+            events = [b"\xef\xbb\xbf" + events[0], *events[1:]] if events else []
+        if reply.gzip:
+            events = [gzip.compress(b"".join(events))]
+        handler.start_stream({"Content-Encoding": "gzip"} if reply.gzip else None,
+                             chunked=reply.chunked)
+        if not reply.chunked:
+            handler.wfile.write(b"".join(events))
+            handler.drop()
+            return
         if reply.split:
             data = b"".join(events)
             events = [data[i:i + reply.split] for i in range(0, len(data), reply.split)]

@@ -224,3 +224,32 @@ def test_percent_encoded_model_ids_are_accepted(fake_workers_ai):
                       headers={"Authorization": f"Bearer {fake_workers_ai.token}"})
     assert r.json()["result"]["response"] == "Echo: hi"
     assert fake_workers_ai.last.model == "@cf/meta/llama-2-7b-chat-int8"
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(chunks=["Hello", " there"], bom=True),
+    Reply(chunks=["Hello", " there"], bom=True, split=1),            # the BOM cut apart too
+    Reply(chunks=["Hello", " there"], gzip=True),
+    Reply(chunks=["Hello", " there"], gzip=True, split=5),
+    Reply(chunks=["Hello", " there"], gzip=True, chunked=False),     # read1, not chunks
+    Reply(chunks=["Hello", " there"], bom=True, chunked=False),
+], ids=["bom", "bom-split", "gzip", "gzip-split", "gzip-unchunked", "bom-unchunked"])
+def test_framings_that_lost_the_answer(client, fake_workers_ai, reply):
+    """A UTF-8 BOM used to cost the first event; a gzip body failed as 'not UTF-8'."""
+    fake_workers_ai.enqueue(reply)
+    answer = client.stream("llama2", prompt="x")
+    assert list(answer) == ["Hello", " there"] and answer.done
+
+
+def test_ten_answers_use_one_connection(client, fake_workers_ai):
+    """Each stream used to close its response before reading its end: a new TCP (and on
+    Cloudflare TLS) connection per cell."""
+    for _ in range(5):
+        client.stream("llama2", prompt="x").consume()
+        client.run("llama2", prompt="x")
+    assert fake_workers_ai.connections == 1
+    fake_workers_ai.enqueue(Reply(text="a b c d", drop_after=2))
+    with pytest.raises(errors.StreamError):
+        client.stream("llama2", prompt="x").consume()
+    client.run("llama2", prompt="x")                  # a broken one costs one new connection
+    assert fake_workers_ai.connections == 2

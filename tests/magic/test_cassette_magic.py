@@ -1,4 +1,6 @@
 """%cfai record / replay / cassette, and the environment variables, through the magic."""
+import json
+
 import pytest
 
 from cfai_magic.session import Session
@@ -78,3 +80,52 @@ def test_auto_mode_reaches_a_backend_only_for_a_miss(tmp_path, monkeypatch, fake
     monkeypatch.setattr("cfai_magic.local.runtime.installed", lambda: False)
     with pytest.raises(errors.ConfigError, match="embedded local model is not installed"):
         s.client().run("llama2", prompt="a miss needs a backend")
+
+
+@pytest.mark.parametrize("response", [None, {"chunks": None}, {"chunks": [1, 2]},
+                                      {"chunks": ["a"], "usage": "lots"}],
+                         ids=["no-response", "chunks-null", "chunks-not-text", "bad-usage"])
+def test_a_broken_cassette_is_one_line(ip, fake, tmp_path, response):
+    path = tmp_path / "broken.json"
+    entry = {"request": {"backend": "local", "model": "@local/gemma-3-270m",
+                         "body": {"messages": [{"role": "user", "content": "hi"}]}}}
+    if response is not None:
+        entry["response"] = response
+    path.write_text(json.dumps({"cfai_cassette": 1, "interactions": [entry]}))
+    out = run(ip, f"%cfai replay {path}")
+    assert type(out.error).__name__ == "InputError"
+    assert out.stdout.count("\n") == 1 and "is not a cfai cassette: answer 0 has" in out.stdout
+
+
+def test_record_into_a_path_that_cannot_be_written_says_so_first(ip, fake, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    out = run(ip, f"%cfai record {blocker}/sub/c.json")
+    assert type(out.error).__name__ == "InputError" and "Cannot record into" in out.stdout
+    assert out.stdout.count("\n") == 1
+    # a file that becomes unwritable after recording starts: the answer and the turn stay
+    path = tmp_path / "ok" / "c.json"
+    run(ip, f"%cfai record {path}")
+    path.mkdir()                         # a folder where the file goes: the save fails
+    out = cfai(ip, "", "keep me")
+    assert out.error is None
+    assert "Not recorded: cannot write c.json" in out.final["data"]["text/plain"]
+    assert [t.answer for t in session(ip).store.get().turns] == ["Echo: keep me"]
+
+
+@pytest.mark.parametrize("env", [{"CFAI_CASSETTE": "missing.json", "CFAI_CASSETTE_MODE": "replay"},
+                                 {"CFAI_CASSETTE": "any.json", "CFAI_CASSETTE_MODE": "bogus"}],
+                         ids=["missing-file", "bogus-mode"])
+def test_a_bad_cassette_setting_leaves_the_magic_usable(ip, fake, tmp_path, monkeypatch, env):
+    monkeypatch.chdir(tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    run(ip, "%unload_ext cfai_magic")
+    loaded = run(ip, "%load_ext cfai_magic")
+    assert loaded.error is None                                  # it used to fail here
+    out = cfai(ip, "", "hello")
+    assert type(out.error).__name__ == "InputError" and out.stdout.count("\n") == 1
+    assert "CFAI_CASSETTE" in out.stdout and "%cfai cassette off" in out.stdout
+    assert not [r for r in fake.requests if r.kind == "run"]     # nothing went out instead
+    run(ip, "%cfai cassette off")
+    assert cfai(ip, "", "hello").error is None

@@ -79,7 +79,8 @@ def test_bad_reasoning_flag_is_a_usage_error(ip, fake):
     Reply(chunks=["", " ", "\n"], finish_reason="stop"),
     Reply(chunks=[], json_for_stream=True),
     Reply(chunks=[], dialect="legacy"),
-], ids=["empty-chat", "blank-chat", "empty-json", "empty-legacy"])
+    Reply(chunks=[], usage=False, dialect="legacy"),                 # a stream of only [DONE]
+], ids=["empty-chat", "blank-chat", "empty-json", "empty-legacy", "only-done"])
 def test_an_answer_with_no_text_is_one_line_and_no_turn(ip, fake, reply):
     cfai(ip, f"-m {GLM}", "first")
     fake.enqueue(reply)
