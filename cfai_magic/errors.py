@@ -162,8 +162,9 @@ class Timeout(TransportError):
 class StreamError(CfaiError):
     hint = "The partial answer is kept; run the cell again for a full one"
 
-    def __init__(self, message: str, *, partial: str = "", **kw):
+    def __init__(self, message: str, *, partial: str = "", stalled: bool = False, **kw):
         self.partial = partial
+        self.stalled = stalled            # nothing came within the read timeout
         super().__init__(message, **kw)
 
 

@@ -43,8 +43,12 @@ def error_from(response: requests.Response) -> CfaiError:
 
 def transport_error(exc: Exception, url: str) -> CfaiError:
     host = urlsplit(url).netloc
+    if isinstance(exc, requests.ConnectTimeout):
+        return Timeout(f"Could not connect to {host} in time")
     if isinstance(exc, (requests.Timeout, TimeoutError)):
-        return Timeout(f"No answer from {host} in time")
+        err = Timeout(f"No answer from {host} in time")
+        err.retryable = False     # it accepted and said nothing: waiting again multiplies it
+        return err
     return ConnectionFailed(f"Could not reach {host} ({type(exc).__name__})")
 
 

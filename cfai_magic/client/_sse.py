@@ -15,6 +15,19 @@ BOM = b"\xef\xbb\xbf"
 DRAIN_SECONDS = 1.0      # after [DONE], how long to wait for the body's end
 
 
+def stalled(exc: BaseException) -> bool:
+    """Whether a read failed because nothing came within the read timeout."""
+    timeouts = (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, timeouts) or "timed out" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__ or (seen.args[0] if seen.args and
+                                                      isinstance(seen.args[0], BaseException)
+                                                      else None)
+    return False
+
+
 def without_bom(chunks):
     """The byte chunks less a leading UTF-8 BOM (which the SSE format says to drop), even when
     it arrives split across reads."""
@@ -101,5 +114,7 @@ def events(source) -> Iterator[dict]:
     except UnicodeDecodeError:
         raise StreamError("Malformed event in the stream: not UTF-8") from None
     except READ_ERRORS as exc:
+        if stalled(exc):
+            raise StreamError("The answer stalled: no data came in time", stalled=True) from None
         raise StreamError(f"The connection dropped mid-stream ({type(exc).__name__})") from None
     raise StreamError("The stream ended before [DONE]")

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from .. import config
 from ..catalog import Catalog, Model
-from ..errors import CassetteMiss, CfaiError, InputError, StreamError
+from ..errors import CassetteMiss, CfaiError, InputError, StreamError, Timeout
 from . import _sse, protocols
 from ._http import Transport
 from .answer import Answer
@@ -204,6 +204,12 @@ class WorkersAI:
                     break
         except StreamError as err:
             response.close()
+            if err.stalled:            # nothing came: a timeout, not a broken answer
+                host = urlsplit(self.base_url).netloc
+                late = Timeout(f"No answer from {host} in time (the stream began, then "
+                               "nothing came)")
+                late.retryable = False
+                raise late from None
             if "[DONE]" in err.message or "dropped" in err.message:
                 err.retryable = True   # nothing was handed out yet: safe to retry
             raise

@@ -51,7 +51,8 @@ class Reply:
 
     Framing: ``bom`` starts the stream with a UTF-8 BOM; ``gzip`` compresses it
     (``Content-Encoding: gzip``); ``chunked=False`` sends it without chunked framing, ending it
-    by closing the connection.
+    by closing the connection. ``stall`` waits that long after the headers, before the first
+    event.
     """
     text: str | None = None
     chunks: list[str] | None = None
@@ -78,6 +79,7 @@ class Reply:
     bom: bool = False
     gzip: bool = False
     chunked: bool = True
+    stall: float = 0.0
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -348,6 +350,10 @@ class FakeWorkersAI:
             data = b"".join(events)
             events = [data[i:i + reply.split] for i in range(0, len(data), reply.split)]
         try:
+            if reply.stall:
+                handler.wfile.flush()
+                if self._server.stopping.wait(reply.stall):
+                    return
             if not reply.drip:
                 handler.write_chunks(events)
             else:

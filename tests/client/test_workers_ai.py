@@ -92,12 +92,34 @@ def test_delay_before_first_byte_is_waited_for(client, fake_workers_ai):
 
 
 def test_delay_beyond_timeout_is_a_timeout(fake_workers_ai):
-    client = fake_workers_ai.client(timeout=0.3, max_retries=1)
-    fake_workers_ai.enqueue("late", delay=1.0, times=2)
+    """A server that accepts and never answers costs one timeout, not one per retry (with the
+    defaults that was 4 x 60 s)."""
+    client = fake_workers_ai.client(timeout=0.3, max_retries=3)
+    fake_workers_ai.enqueue("late", delay=1.0, times=4)
     with pytest.raises(errors.Timeout) as info:
         client.run("llama2", prompt="x")
-    assert client.transport.attempts == 2
+    assert client.transport.attempts == 1
     assert "in time" in str(info.value)
+
+
+def test_silence_after_the_headers_is_a_timeout_not_a_drop(fake_workers_ai):
+    client = fake_workers_ai.client(timeout=0.3, max_retries=3)
+    fake_workers_ai.enqueue(Reply(text="never seen", stall=1.0))
+    with pytest.raises(errors.Timeout) as info:
+        client.stream("llama2", prompt="x").consume()
+    assert "the stream began, then nothing came" in str(info.value)
+    assert "partial" not in str(info.value)              # there is none
+    assert client.transport.attempts == 1
+
+
+def test_a_stream_that_stalls_keeps_what_came(fake_workers_ai):
+    client = fake_workers_ai.client(timeout=0.3)
+    fake_workers_ai.enqueue(Reply(chunks=["first ", "second"], drip=1.0))
+    answer = client.stream("llama2", prompt="x")
+    with pytest.raises(errors.StreamError) as info:
+        answer.consume()
+    assert "stalled" in str(info.value) and info.value.partial == "first "
+    assert "partial answer is kept" in str(info.value)
 
 
 def test_connection_dropped_mid_stream_keeps_partial(client, fake_workers_ai):
