@@ -17,8 +17,6 @@ import contextlib
 import os
 from pathlib import Path
 
-import pytest
-
 SECRETS = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CFAI_BASE_URL")
 
 
@@ -70,6 +68,7 @@ def execute(notebook, mode: str = "replay", cassette=None, timeout: int = 300):
 def nbval_cassettes(mode: str | None = None):
     """A ``pytest_runtest_setup`` hook: before each notebook's kernel starts, point it at the
     notebook's cassette (mode from CFAI_NOTEBOOK_MODE, default replay)."""
+    import pytest           # here, not at the top: the demo runs notebooks without pytest
     state = {"notebook": None, "patch": None}
 
     @pytest.hookimpl(tryfirst=True)
