@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .config import is_loopback
+
 API_ROOT = "/client/v4"
 GATEWAY_ROOT = "/v1"
 DONE = b"data: [DONE]\n\n"
@@ -223,6 +225,9 @@ class Handler(BaseHTTPRequestHandler):
         openai_shape = urlsplit(self.path).path.startswith("/v1/") and found is not None \
             and found[0] in ("chat", "models")
         try:
+            if not self.server.host_allowed(self.headers.get("Host", "")):
+                raise ApiError(403, 10000, "Host not allowed: this server answers its own "
+                                           "address only")
             if found is None or (found[0] in POSTS) != (method == "POST"):
                 raise ApiError(404, 7000, f"No route for {method} {urlsplit(self.path).path}")
             kind, account, gateway, model = found
@@ -333,6 +338,13 @@ class ApiServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), Handler)
+
+    def host_allowed(self, host: str) -> bool:
+        """The Host header names a loopback address or the one we are bound to (a DNS-rebinding
+        page would send its own name)."""
+        name = host.rsplit(":", 1)[0] if host.count(":") <= 1 else host.rsplit("]", 1)[0] + "]"
+        name = name.strip("[]").lower()
+        return name in ("localhost", str(self.server_address[0]).lower()) or is_loopback(name)
 
     def process_request(self, request, client_address):
         self.connections += 1                # for tests: is a connection reused?

@@ -1,7 +1,7 @@
 """cfai-local: run the embedded model behind the Workers AI API.
 
-    cfai-local serve [--host 127.0.0.1] [--port 0] [--model PATH.gguf] [--token T]
-                     [--idle-timeout S] [--record FILE]
+    cfai-local serve [--host 127.0.0.1] [--port 0] [--model PATH.gguf]
+                     [--idle-timeout S] [--record FILE]      (token: CFAI_LOCAL_TOKEN)
     cfai-local status
     cfai-local stop
 """
@@ -15,8 +15,9 @@ import sys
 
 def serve(args) -> int:
     from .model import LocalModel
-    from .runtime import remove_record, write_record
+    from .runtime import TOKEN_ENV, remove_record, write_record
     from .server import LocalBackend
+    args.token = args.token or os.environ.get(TOKEN_ENV) or None
     print("cfai-local: loading the model…", flush=True)
     model = LocalModel(args.model)
     backend = LocalBackend(model, idle_timeout=args.idle_timeout or None)
@@ -65,7 +66,9 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--model", help="a GGUF file (default: Gemma 3 270M from PyPI)")
-    p.add_argument("--token", help="require this bearer token (default: accept any)")
+    p.add_argument("--token", help="require this bearer token (default: CFAI_LOCAL_TOKEN, else "
+                                   "accept any); on the command line every local user sees it, "
+                                   "so prefer the environment variable")
     p.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds")
     p.add_argument("--record", help="write the URL and token to this file (for kernels to share)")
     sub.add_parser("status", help="is the shared backend running?")

@@ -20,6 +20,7 @@ import requests
 from ..errors import ConfigError
 
 RECORD = "cfai-local-backend.json"
+TOKEN_ENV = "CFAI_LOCAL_TOKEN"
 START_TIMEOUT = 180.0
 
 
@@ -95,12 +96,19 @@ def locked(path: Path):
     except ImportError:           # no flock (Windows): a start race only costs a second server
         yield
         return
-    with open(path, "w") as f:
+    with private(path, os.O_WRONLY) as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def private(path: Path, flags: int):
+    """A file of this user's only (0600), created if need be; an older one is made so too."""
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab" if flags & os.O_APPEND else "w")
 
 
 def installed() -> bool:
@@ -130,12 +138,13 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
         if notify:
             notify("starting the embedded local model (once per machine)…")
         token = secrets.token_urlsafe(24)
-        log = open(path.with_suffix(".log"), "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cfai_magic.local", "serve", "--port", "0", "--token", token,
+        log = private(path.with_suffix(".log"), os.O_WRONLY | os.O_APPEND)
+        proc = subprocess.Popen(      # the token in the environment: ps shows command lines
+            [sys.executable, "-m", "cfai_magic.local", "serve", "--port", "0",
              "--idle-timeout", str(idle_timeout), "--record", str(path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            env={**os.environ, TOKEN_ENV: token}, start_new_session=True)
+        log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             info = read_record(path)

@@ -275,3 +275,18 @@ def test_ten_answers_use_one_connection(client, fake_workers_ai):
         client.stream("llama2", prompt="x").consume()
     client.run("llama2", prompt="x")                  # a broken one costs one new connection
     assert fake_workers_ai.connections == 2
+
+
+@pytest.mark.parametrize("host,allowed", [("127.0.0.1:{port}", True), ("localhost:{port}", True),
+                                          ("evil.example:{port}", False), ("evil.example", False),
+                                          ("127.0.0.1.evil.example", False)])
+def test_our_servers_answer_their_own_host_only(fake_workers_ai, host, allowed):
+    """A DNS-rebinding page reaches a loopback server under its own name: refused."""
+    import requests
+    port = fake_workers_ai.url.split(":")[2].split("/")[0]
+    r = requests.get(f"{fake_workers_ai.url}/accounts/{fake_workers_ai.account_id}/ai/models/"
+                     "search", headers={"Authorization": f"Bearer {fake_workers_ai.token}",
+                                        "Host": host.format(port=port)})
+    assert (r.status_code == 200) is allowed
+    if not allowed:
+        assert r.status_code == 403 and "Host not allowed" in r.text
