@@ -9,18 +9,15 @@ __version__ = "0.1.0"
 __all__ = ["CfaiError", "ChatPanel", "WorkersAI", "load_ipython_extension",
            "unload_ipython_extension", "__version__"]
 
-_COMPLETE_KEYS = ("%cfai", "%%cfai")
 
 
 def load_ipython_extension(ip):
     from .magics import CfaiMagics
     magics = CfaiMagics(shell=ip)
     ip.register_magics(magics)          # also lists it in ip.configurables, for %config
-    def complete(shell, event):
-        return magics.complete(event)
-
-    for key in _COMPLETE_KEYS:
-        ip.set_hook("complete_command", complete, str_key=key)
+    completer = getattr(ip, "Completer", None)
+    if completer is not None:
+        completer.custom_matchers.append(_matcher(magics))
 
 
 def unload_ipython_extension(ip):
@@ -28,10 +25,27 @@ def unload_ipython_extension(ip):
     for kind in ("line", "cell"):
         ip.magics_manager.magics[kind].pop("cfai", None)
     ip.configurables[:] = [c for c in ip.configurables if c is not magics]
-    dispatch = ip.strdispatchers.get("complete_command")
-    for key in _COMPLETE_KEYS:
-        if dispatch is not None:
-            dispatch.strs.pop(key, None)
+    completer = getattr(ip, "Completer", None)
+    if completer is not None:
+        completer.custom_matchers[:] = [m for m in completer.custom_matchers
+                                        if getattr(m, "cfai_magics", None) is not magics]
+
+
+def _matcher(magics):
+    """An IPython completion matcher (API v2) for %cfai and %%cfai lines: on those lines its
+    candidates (model ids, commands) are the only ones, not after Python's keywords."""
+    def match(context):
+        found = magics.completions(context.text_until_cursor)
+        if found is None:
+            return {"completions": [], "suppress": False}
+        from IPython.core.completer import SimpleCompletion
+        typed, candidates = found
+        cut = len(typed) - len(context.token)
+        return {"completions": [SimpleCompletion(c[cut:], type="cfai") for c in candidates],
+                "suppress": True}
+    match.matcher_api_version = 2
+    match.cfai_magics = magics
+    return match
 
 
 def __getattr__(name):

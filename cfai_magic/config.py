@@ -93,9 +93,10 @@ def credentials(account_id: str | None = None, api_token: str | Secret | None = 
         token = Secret((api_token or env.get(ENV_TOKEN, "")).strip())
     if not account_id:
         raise ConfigError("No Cloudflare account id",
-                          hint=f"Set {ENV_ACCOUNT} or run %cfai login")
+                          hint=f"Set {ENV_ACCOUNT} (in a notebook, %cfai login asks for it)")
     if not token:
-        raise ConfigError("No Cloudflare API token", hint=f"Set {ENV_TOKEN} or run %cfai login")
+        raise ConfigError("No Cloudflare API token",
+                          hint=f"Set {ENV_TOKEN} (in a notebook, %cfai login asks for it)")
     return Credentials(account_id, token)
 
 

@@ -85,6 +85,15 @@ def _subcommands() -> MagicArgumentParser:
 LINE_PARSER = _subcommands()
 
 
+def _usage(parser) -> str:
+    """A parser's usage line, plain (IPython's formatter adds '::' and another '%')."""
+    import argparse
+    formatter = argparse.HelpFormatter(parser.prog)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups,
+                        prefix="")
+    return formatter.format_help().strip()
+
+
 @magics_class
 class CfaiMagics(Magics, Settings):
     """The magics. Settings are traits: ``%config CfaiMagics.default_model = "mistral"``."""
@@ -94,7 +103,7 @@ class CfaiMagics(Magics, Settings):
         self.session = Session(self)
 
     # %%cfai ------------------------------------------------------------------------------
-    @magic_arguments()
+    @magic_arguments(name="%cfai")           # its help says %%cfai, not %cfai_cell
     @argument("-m", "--model", help="model id or alias (default: %%cfai model)")
     @argument("-s", "--system", help="system prompt for this conversation")
     @argument("--max-tokens", type=int, help="most tokens in the answer")
@@ -156,8 +165,7 @@ class CfaiMagics(Magics, Settings):
             self.shell.user_ns["_cfai"] = answer.text
             self._deliver(args, answer.text)
         if answer.status == "interrupted":
-            raise Interrupted(f"Interrupted after {renderer.tokens} tokens",
-                              partial=answer.text)
+            raise Interrupted(f"Stopped after {renderer.tokens} chunks", partial=answer.text)
         if answer.error is not None:
             raise answer.error
 
@@ -315,20 +323,21 @@ class CfaiMagics(Magics, Settings):
         print(f"Cassette: {self.session.cassette or 'off'}")
 
     # completion -------------------------------------------------------------------------------
-    def complete(self, event):
-        """Tab completion: model ids after -m/--model and %cfai model, commands after %cfai."""
-        words = event.text_until_cursor.split()
-        typed = "" if event.text_until_cursor.endswith((" ", "\t")) else words[-1]
+    def completions(self, text_until_cursor: str) -> tuple[str, list[str]] | None:
+        """Tab completion: (the word typed, its candidates) for model ids after -m/--model and
+        %cfai model, commands after %cfai; None on a line that is not ours."""
+        words = text_until_cursor.split()
+        if not words or words[0] not in ("%cfai", "%%cfai"):
+            return None
+        typed = "" if text_until_cursor.endswith((" ", "\t")) else words[-1]
         before = words[:-1] if typed else words
-        if before and before[-1] in ("-m", "--model") or before[-2:] == ["%cfai", "model"] \
-                or before == ["%cfai", "model"]:
+        if before and before[-1] in ("-m", "--model") or before[-2:] == ["%cfai", "model"]:
             candidates = self.session.catalog.names()
         elif before == ["%cfai"]:
             candidates = sorted(LINE_PARSER._subparsers._group_actions[0].choices)
         else:
-            return []
-        cut = len(typed) - len(event.symbol)
-        return [c[cut:] for c in candidates if c.startswith(typed)]
+            return None
+        return typed, [c for c in candidates if c.startswith(typed)]
 
 
 def _shown(path) -> str:
@@ -342,8 +351,7 @@ def _line_help() -> str:
     choices = LINE_PARSER._subparsers._group_actions[0].choices
     parts = [CfaiMagics.cfai_line.__doc__, ""]
     for name, p in choices.items():
-        usage = p.format_usage().replace("usage: ", "").strip()
-        parts.append(f"  {usage}\n      {p.description}")
+        parts.append(f"  {_usage(p)}\n      {p.description}")
     return "\n".join(parts)
 
 

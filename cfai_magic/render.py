@@ -167,13 +167,15 @@ class StreamRenderer:
         return self.meter.status(self.model, state, usage, backend, replayed, cost)
 
     def _bundle(self, footer: str, final: bool) -> dict:
+        """Notices above the answer (as a terminal prints them), the reasoning apart, the
+        answer, then the footer and any notes."""
         text = self.text if final else live_text(self.answer)
         reasoning = self.answer.reasoning if self.answer is not None else ""
-        lines = [footer, *self.notices, *(self.answer.notes if self.answer is not None else ())]
-        plain = (text + "\n" if text else "") + "\n".join(lines)
+        below = [footer, *(self.answer.notes if self.answer is not None else ())]
+        plain = "".join(f"{line}\n" for line in self.notices)
         if reasoning:
-            words = len(reasoning.split())
-            plain = f"💭 reasoning: {words} words (in _cfai_answer.reasoning)\n" + plain
+            plain += f"💭 reasoning: {len(reasoning.split())} words (in _cfai_answer.reasoning)\n"
+        plain += (text + "\n" if text else "") + "\n".join(below)
         if self.fmt == "text" or (final and len(text) > PLAIN_LIMIT):
             return {"text/plain": plain}
         if final and self.fmt == "json":
@@ -181,10 +183,13 @@ class StreamRenderer:
                 return {"application/json": answer_json(text), "text/plain": plain}
             except ValueError:
                 pass
-        small = "".join(f"\n\n<sub>{line}</sub>" for line in lines)
-        markdown = (text + small) if text else small.lstrip()
+        if self.fmt == "code" and text and "```" not in text:
+            text = f"```python\n{text.strip()}\n```"         # code, not a paragraph
+        markdown = "".join(f"<sub>{line}</sub>\n\n" for line in self.notices)
         if reasoning:
-            markdown = reasoning_block(reasoning, not final and not text) + markdown
+            markdown += reasoning_block(reasoning, not final and not text)
+        markdown += (text + "\n\n" if text else "") + "\n\n".join(f"<sub>{line}</sub>"
+                                                                 for line in below)
         return {"text/markdown": markdown, "text/plain": plain}
 
     def start(self, answer) -> None:

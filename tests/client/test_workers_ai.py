@@ -209,7 +209,7 @@ def test_missing_credentials_say_how_to_set_them(monkeypatch, missing, variable)
         monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok")
     with pytest.raises(errors.ConfigError) as info:
         WorkersAI()
-    assert f"Set {variable} or run %cfai login" in str(info.value)
+    assert f"Set {variable} (in a notebook, %cfai login asks for it)" in str(info.value)
     assert "\n" not in str(info.value)
 
 

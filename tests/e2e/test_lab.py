@@ -59,7 +59,7 @@ def test_interrupt_from_the_toolbar(page, lab, fake, artifacts):
     errors = cell(page, 1).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 1
     line = errors.first.inner_text().strip()
-    assert line.startswith("Interrupted: Interrupted after") and "\n" not in line
+    assert line.startswith("Interrupted: Stopped after") and "\n" not in line
     assert "Traceback" not in text
     page.screenshot(path=str(artifacts / "2-interrupted-cell.png"), full_page=True)
 

@@ -244,17 +244,26 @@ def test_stream_error_keeps_partial_answer_and_history(ip, fake):
     assert [m["content"] for m in fake.last.body["messages"]] == ["first", "Echo: first", "third"]
 
 
-def test_interrupt_keeps_partial_and_history(ip, fake):
+def test_interrupt_keeps_partial_and_history(ip, fake, monkeypatch):
+    """Interrupted after the sixth chunk is shown: on an event, not a timer (a timer failed 1
+    run in 4 on a busy machine, landing before the stream began)."""
     import os
     import signal
-    import threading
+
+    from cfai_magic.render import StreamRenderer
     cfai(ip, "", "first")
     fake.enqueue(Reply.large(200, "w ", drip=0.02))
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    out = cfai(ip, "", "second")
-    timer.join()
-    assert "Interrupted: Interrupted after" in out.stdout
+    feed = StreamRenderer.feed
+
+    def feed_then_interrupt(self, event):
+        feed(self, event)
+        if self.tokens == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+    with monkeypatch.context() as patch:
+        patch.setattr(StreamRenderer, "feed", feed_then_interrupt)
+        out = cfai(ip, "", "second")
+    assert out.stdout.startswith("\x1b[0;31mInterrupted: Stopped after 6 chunks. The partial "
+                                 "answer is kept")
     final = out.final["data"]["text/plain"]
     assert final.startswith("w w ") and "⏹ interrupted" in final
     assert 5 < final.count("w ") < 200
@@ -325,3 +334,16 @@ def test_print_mode_prints_chunks_as_they_come(ip, fake, monkeypatch):
     assert printed[:3] == ["one ", "two ", "three"]          # one print a chunk, as it came
     assert out.stdout.startswith("one two three\n✓ @cf/zai-org/glm-4.7-flash · 9 in · 3 out")
     assert out.outputs == []
+
+
+def test_notices_come_before_the_answer_and_code_is_fenced(ip, fake):
+    """In JupyterLab the no-credentials notice came below the answer, in a terminal above it;
+    -f code showed unfenced code as a paragraph."""
+    set_cell_id(ip, "cell-A")
+    cfai(ip, "", "one")
+    fake.enqueue("def f(x):\n    return x * 2")
+    out = cfai(ip, "-f code", "again")                   # a re-run: a notice
+    md, plain = out.final["data"]["text/markdown"], out.final["data"]["text/plain"]
+    assert md.startswith("<sub>Re-run: this cell's earlier turn will be replaced.</sub>\n\n"
+                         "```python\ndef f(x):\n    return x * 2\n```\n\n<sub>✓ ")
+    assert plain.startswith("Re-run: this cell's earlier turn will be replaced.\ndef f(x):")

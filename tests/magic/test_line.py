@@ -148,8 +148,8 @@ def test_missing_credentials_explicit_cloudflare(ip, monkeypatch):
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
     run(ip, "%cfai backend cloudflare")
     out = cfai(ip)
-    assert "ConfigError: No Cloudflare API token. Set CLOUDFLARE_API_TOKEN or run %cfai login" \
-        in out.stdout
+    assert "ConfigError: No Cloudflare API token. Set CLOUDFLARE_API_TOKEN (in a notebook, " \
+           "%cfai login asks for it)" in out.stdout
 
 
 def test_backend_url(ip, fake):
@@ -181,10 +181,23 @@ def test_unload_removes_everything(ip):
     ("%cfai mo", {"model", "models"}),
     ("%%cfai -m mis", {"mistral"}),
     ("%%cfai --chat x -m @cf/mistral/", {"@cf/mistral/mistral-7b-instruct-v0.1"}),
+    ("%%cfai -m ", {"glm", "@cf/zai-org/glm-4.7-flash", "llama2"}),
 ])
 def test_tab_completion(ip, line, expected):
     from IPython.core.completer import provisionalcompleter
     with provisionalcompleter():
         completions = list(ip.Completer.completions(line, len(line)))
     completed = {(line[:c.start] + c.text).rsplit(" ", 1)[-1] for c in completions}
-    assert expected <= completed       # Jedi may add Python names after a "/"
+    assert expected <= completed
+    assert not completed & {"and", "if", "import", "None"}   # only ours, not Python's keywords
+
+
+def test_help_names_the_magics_as_they_are_typed(ip):
+    from IPython.utils.capture import capture_output
+    with capture_output() as line_help:
+        ip.run_cell("%cfai?")
+    with capture_output() as cell_help:
+        ip.run_cell("%%cfai?")
+    assert "::" not in line_help.stdout and "%%cfai model" not in line_help.stdout
+    assert "\n%cfai model [name]\n    Show or set" in line_help.stdout
+    assert "%%cfai [-h]" in cell_help.stdout and "cfai_cell" not in cell_help.stdout
