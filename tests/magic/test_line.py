@@ -200,4 +200,4 @@ def test_help_names_the_magics_as_they_are_typed(ip):
         ip.run_cell("%%cfai?")
     assert "::" not in line_help.stdout and "%%cfai model" not in line_help.stdout
     assert "\n%cfai model [name]\n    Show or set" in line_help.stdout
-    assert "%%cfai [-h]" in cell_help.stdout and "cfai_cell" not in cell_help.stdout
+    assert "%%cfai [-m MODEL]" in cell_help.stdout and "cfai_cell" not in cell_help.stdout
