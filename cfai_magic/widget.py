@@ -45,6 +45,17 @@ class Message(w.VBox):
         self.add_class(f"cfai-message-{role}")
         self.set_text(text, reasoning)
 
+    def close(self) -> None:
+        """Close the message, what it holds and their layouts and styles (a widget's close()
+        leaves all of those open)."""
+        for widget in (*self.children, self):
+            for part in (getattr(widget, "style", None), getattr(widget, "layout", None)):
+                if part is not None:
+                    part.close()
+            if widget is not self:
+                widget.close()
+        super().close()
+
     def set_text(self, text: str, reasoning: str = "", streaming: bool = False) -> None:
         self.text = text
         self.body.outputs = (_bundle(text),)
@@ -103,6 +114,8 @@ class ChatPanel(w.VBox):
         self._stream = None
         self._sink: PanelSink | None = None
         self._lock = threading.RLock()
+        self._shown: list = []            # (turn, its Message widgets) in the transcript
+        self._pending: list = []          # widgets of the turn being asked
         self.add_class("cfai-panel")
         self.session.lab               # start ipylab's bridge early, so it is ready when needed
         self._build()
@@ -223,15 +236,25 @@ class ChatPanel(w.VBox):
         return self.session.store.get(self.chat_name)
 
     def render_transcript(self) -> None:
+        """Show the conversation. The widgets of turns already shown are kept and new turns add
+        theirs; what no longer belongs (another chat, a rewind, a finished ask) is closed, so a
+        long conversation costs one set of widgets, not one per change."""
         conversation = self.conversation
         self.system.value = conversation.system or ""
-        items = []
-        for t in conversation.turns:
-            for m in t.messages:
-                items.append(Message(m["role"], m["content"]))
-            items.append(Message("assistant", t.answer, on_insert=self.insert_cell,
-                                 reasoning=t.reasoning))
-        self.transcript.children = items
+        turns = list(conversation.turns)
+        keep = 0
+        while keep < min(len(self._shown), len(turns)) and self._shown[keep][0] is turns[keep]:
+            keep += 1
+        for widget in [w_ for _, ws in self._shown[keep:] for w_ in ws] + self._pending:
+            widget.close()
+        self._pending = []
+        self._shown = self._shown[:keep] + [(t, self._messages(t)) for t in turns[keep:]]
+        self.transcript.children = [w_ for _, ws in self._shown for w_ in ws]
+
+    def _messages(self, turn) -> list:
+        return [*(Message(m["role"], m["content"]) for m in turn.messages),
+                Message("assistant", turn.answer, on_insert=self.insert_cell,
+                        reasoning=turn.reasoning)]
 
     def insert_cell(self, text: str) -> None:
         """Put an answer's code (or its text) into a new cell below the panel's cell.
@@ -279,7 +302,8 @@ class ChatPanel(w.VBox):
             return None
         self.message.value = ""
         answer = Message("assistant", "", on_insert=self.insert_cell)
-        self.transcript.children = (*self.transcript.children, Message("user", text), answer)
+        self._pending = [Message("user", text), answer]
+        self.transcript.children = (*self.transcript.children, *self._pending)
         self._cancel = threading.Event()
         self._sink = PanelSink(self, answer, model.id, self.session.settings.updates_per_second)
         self.send.disabled, self.stop.disabled = True, False
@@ -326,6 +350,8 @@ class ChatPanel(w.VBox):
 
     def close(self) -> None:
         self.stop_answer()
+        for widget in [w_ for _, ws in self._shown for w_ in ws] + self._pending:
+            widget.close()
         self._unsubscribe()
         self.session.settings.unobserve(self._on_default_model, "default_model")
         super().close()

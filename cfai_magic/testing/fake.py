@@ -52,7 +52,7 @@ class Reply:
     Framing: ``bom`` starts the stream with a UTF-8 BOM; ``gzip`` compresses it
     (``Content-Encoding: gzip``); ``chunked=False`` sends it without chunked framing, ending it
     by closing the connection. ``stall`` waits that long after the headers, before the first
-    event.
+    event. ``raw`` is a list of event payloads (strings) sent as they are, then ``[DONE]``.
     """
     text: str | None = None
     chunks: list[str] | None = None
@@ -80,6 +80,7 @@ class Reply:
     gzip: bool = False
     chunked: bool = True
     stall: float = 0.0
+    raw: list | None = None
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -255,7 +256,9 @@ class FakeWorkersAI:
         if not request.stream or reply.json_for_stream:
             handler.send_json(200, self._whole(request, reply, dialect, usage))
             return
-        if dialect == "legacy":
+        if reply.raw is not None:
+            objs = list(reply.raw)
+        elif dialect == "legacy":
             objs = self._legacy_events(reply, pieces, usage)
         else:
             objs = self._chat_events(request, reply, dialect, pieces, thoughts, usage)
@@ -326,7 +329,7 @@ class FakeWorkersAI:
             if i == reply.malformed_at:
                 events.append(b'data: {"response": "broken\n\n')
                 continue
-            event = sse(obj)
+            event = b"data: %s\n\n" % obj.encode() if isinstance(obj, str) else sse(obj)
             if reply.comments:
                 event = b": keep-alive\n" + event
             events.append(event)

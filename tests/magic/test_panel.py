@@ -248,3 +248,25 @@ def test_cells_run_while_the_panel_streams_keep_their_turns(panel, ip, fake):
         "cell one", "cell two", "long one"]
     history = run(ip, "%cfai history").stdout
     assert "user: cell one" in history and "user: cell two" in history
+
+
+def test_a_long_conversation_does_not_pile_up_widgets(panel, ip, fake):
+    """Each change re-created the whole transcript and never closed the old widgets: widgets
+    (and kernel memory) grew with the square of the turns."""
+    from ipywidgets.widgets.widget import _instances
+    for i in range(10):
+        cfai(ip, "", f"question {i}")
+    at_ten = len(_instances)
+    for i in range(10, 20):
+        cfai(ip, "", f"question {i}")
+    per_turn = (len(_instances) - at_ten) / 10
+    assert len(panel.transcript.children) == 40
+    assert per_turn <= 24, per_turn     # two messages' widgets, with their layouts and styles
+    at_twenty = len(_instances)
+    panel.render_transcript()                       # nothing changed: nothing made
+    assert len(_instances) == at_twenty
+    panel.start_new_chat()                          # everything closed...
+    panel.chats.value = "default"                   # ...and made again, no more than before
+    assert len(_instances) <= at_twenty
+    panel.submit("one more").join(5)
+    assert len(panel.transcript.children) == 42
