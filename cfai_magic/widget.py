@@ -8,6 +8,7 @@ turn made anywhere (a cell, another panel) shows in every panel on that conversa
 from __future__ import annotations
 
 import threading
+import time
 
 import ipywidgets as w
 
@@ -282,7 +283,28 @@ class ChatPanel(w.VBox):
 
     def _on_text_msg(self, _, content, buffers) -> None:
         if content.get("event") == "submit":
+            self.submit_when_typed()
+
+    def submit_when_typed(self, quiet: float = 0.15, most: float = 1.0) -> None:
+        """Enter, from the message box: send once its value has been still for ``quiet``
+        seconds (``most`` at the latest). The front end throttles value updates but not the
+        Enter event, so a fast typist's last keystrokes arrive after it: sent at once, the
+        message lost its end, and the late value refilled the cleared box."""
+        start = last = time.monotonic()
+
+        def changed(_):
+            nonlocal last
+            last = time.monotonic()
+
+        def check():
+            now = time.monotonic()
+            if now - last < quiet and now - start < most:
+                threading.Timer(quiet - (now - last), check).start()
+                return
+            self.message.unobserve(changed, "value")
             self.submit()
+        self.message.observe(changed, "value")
+        threading.Timer(quiet, check).start()
 
     def submit(self, text: str | None = None) -> threading.Thread | None:
         """Send the message box (or ``text``); the answer streams in a worker thread."""

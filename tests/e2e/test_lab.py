@@ -153,3 +153,18 @@ def test_reasoning_is_collapsed_and_labelled(page, lab, fake, artifacts):
     wait_until(lambda: details.locator("pre").is_visible(), timeout=5)
     assert "Rayleigh scattering." in details.locator("pre").inner_text()
     page.screenshot(path=str(artifacts / "5b-reasoning-open.png"), full_page=True)
+
+
+def test_panel_enter_after_fast_typing_sends_it_all(page, lab, fake, artifacts):
+    start_notebook(page, lab, "typing.ipynb", ["%cfai panel"])
+    run_cell(page, 1)
+    panel = page.locator(".cfai-panel")
+    panel.wait_for()
+    box = panel.locator(".cfai-input input")
+    for text in ("Name three uses of Python.", "And two more, briefly please?"):
+        box.press_sequentially(text, delay=0)              # as fast as keys can come
+        box.press("Enter")
+        wait_until(lambda: fake.requests and
+                   fake.last.body["messages"][-1]["content"] == text, timeout=10)
+        wait_until(lambda: box.input_value() == "", timeout=5)     # and the box is cleared
+    page.screenshot(path=str(artifacts / "6-panel-enter.png"), full_page=True)

@@ -88,3 +88,18 @@ def test_the_kernel_runs_other_cells_while_the_panel_streams(kernel, fake_worker
     assert reply["content"]["status"] == "ok" and stdout(messages) == "42\n"
     assert not widgets.state[status]["value"].startswith("✓")        # still streaming
     widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))
+
+
+def test_enter_waits_for_the_last_keystrokes(kernel, fake_workers_ai):
+    """What a browser sends when someone types fast and presses Enter: a throttled value
+    update, the Enter (not throttled), then the buffered rest of the value. The message used to
+    arrive as "Name three" and the box was not cleared."""
+    widgets, _ = open_panel(kernel)
+    [box] = widgets.find("cfai-input")
+    [status] = widgets.find("cfai-status")
+    widgets.set(box, value="Name three")
+    widgets.send(box, {"method": "custom", "content": {"event": "submit"}})
+    widgets.set(box, value="Name three uses of Python.")
+    widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))
+    assert fake_workers_ai.last.body["messages"][-1]["content"] == "Name three uses of Python."
+    widgets.pump(lambda ws: ws.state[box].get("value") == "")
