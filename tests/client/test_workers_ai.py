@@ -290,3 +290,13 @@ def test_our_servers_answer_their_own_host_only(fake_workers_ai, host, allowed):
     assert (r.status_code == 200) is allowed
     if not allowed:
         assert r.status_code == 403 and "Host not allowed" in r.text
+
+
+def test_a_deeply_nested_event_is_a_malformed_event(client, fake_workers_ai):
+    """It used to escape as a RecursionError traceback."""
+    fake_workers_ai.enqueue(Reply(raw=['{"response": "ok "}', "[" * 50_000 + "]" * 50_000]))
+    answer = client.stream("llama2", prompt="x")
+    with pytest.raises(errors.StreamError) as info:
+        answer.consume()
+    assert str(info.value).startswith("Malformed event in the stream: '[[[[")
+    assert info.value.partial == "ok "
