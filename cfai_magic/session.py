@@ -106,7 +106,7 @@ class Session:
                 self._account_id = account_id.strip()
             if token:
                 self._token = Secret(token.strip())
-            self._client = None
+            self._drop_client()
 
     @property
     def wire(self):
@@ -131,7 +131,7 @@ class Session:
         with self._lock:
             self.backend = backend
             self.protocol = protocol or self.protocol
-            self._client = None
+            self._drop_client()
 
     def resolve(self, name: str):
         """The model for an id or alias; any id when the engine names its own models."""
@@ -221,10 +221,18 @@ class Session:
                s.timeout, s.max_retries, id(self.cassette))
         with self._lock:
             if self._client is None or self._client_key != key:
+                self._drop_client()
                 self._client = WorkersAI(**target, timeout=s.timeout, max_retries=s.max_retries,
                                          catalog=self.catalog, cassette=self.cassette)
                 self._client_key = key
             return self._client
+
+    def _drop_client(self) -> None:
+        """Forget the client, closing its idle connections (an answer still streaming keeps
+        its own until it ends)."""
+        if self._client is not None:
+            self._client.close()
+        self._client = None
 
     def describe(self) -> dict:
         """The settings, for %cfai config (secrets only as set / not set)."""

@@ -20,6 +20,9 @@ from .render import Meter, answer_code, backend_label, live_text, reasoning_bloc
 from .session import Session, current
 
 
+SHOWN_TURNS = 100      # the panel shows this many latest turns; %cfai history has them all
+
+
 def _bundle(text: str) -> dict:
     return {"output_type": "display_data", "metadata": {},
             "data": {"text/markdown": text or " ", "text/plain": text}}
@@ -150,6 +153,7 @@ class ChatPanel(w.VBox):
         self.new_chat = labelled(w.Button(description="New chat", icon="plus"), "cfai-new-chat")
         self.new_chat.on_click(lambda _: self.start_new_chat())
         self.transcript = labelled(w.VBox(), "cfai-transcript")
+        self.earlier = labelled(w.HTML(), "cfai-earlier")
         self.status = labelled(w.HTML(), "cfai-status")
         self.error = labelled(w.HTML(), "cfai-error")
         self.message = labelled(w.Text(placeholder="Message (Enter sends)", continuous_update=True,
@@ -237,20 +241,25 @@ class ChatPanel(w.VBox):
         return self.session.store.get(self.chat_name)
 
     def render_transcript(self) -> None:
-        """Show the conversation. The widgets of turns already shown are kept and new turns add
-        theirs; what no longer belongs (another chat, a rewind, a finished ask) is closed, so a
-        long conversation costs one set of widgets, not one per change."""
+        """Show the conversation's latest :data:`SHOWN_TURNS` turns. Widgets of turns already
+        shown are kept, new turns add theirs, and what no longer belongs (an older turn,
+        another chat, a rewind, a finished ask) is closed: a long conversation costs a bounded
+        set of widgets, not one set per change."""
         conversation = self.conversation
         self.system.value = conversation.system or ""
         turns = list(conversation.turns)
-        keep = 0
-        while keep < min(len(self._shown), len(turns)) and self._shown[keep][0] is turns[keep]:
-            keep += 1
-        for widget in [w_ for _, ws in self._shown[keep:] for w_ in ws] + self._pending:
+        window = turns[-SHOWN_TURNS:]
+        had = {id(t): ws for t, ws in self._shown}
+        shown = [(t, had.pop(id(t), None) or self._messages(t)) for t in window]
+        for widget in [w_ for ws in had.values() for w_ in ws] + self._pending:
             widget.close()
         self._pending = []
-        self._shown = self._shown[:keep] + [(t, self._messages(t)) for t in turns[keep:]]
-        self.transcript.children = [w_ for _, ws in self._shown for w_ in ws]
+        self._shown = shown
+        earlier = len(turns) - len(window)
+        self.earlier.value = (f"<small>… {earlier} earlier turns (<code>%cfai history</code> "
+                              "shows them all)</small>" if earlier else "")
+        self.transcript.children = [self.earlier] * bool(earlier) + \
+            [w_ for _, ws in shown for w_ in ws]
 
     def _messages(self, turn) -> list:
         return [*(Message(m["role"], m["content"]) for m in turn.messages),

@@ -270,3 +270,20 @@ def test_a_long_conversation_does_not_pile_up_widgets(panel, ip, fake):
     assert len(_instances) <= at_twenty
     panel.submit("one more").join(5)
     assert len(panel.transcript.children) == 42
+
+
+def test_the_panel_shows_the_latest_turns_of_a_long_conversation(panel, ip, fake, monkeypatch):
+    from ipywidgets.widgets.widget import _instances
+
+    from cfai_magic import widget
+    monkeypatch.setattr(widget, "SHOWN_TURNS", 5)
+    for i in range(5):
+        cfai(ip, "", f"q{i}")
+    full = len(_instances)
+    for i in range(5, 12):
+        cfai(ip, "", f"q{i}")
+    assert len(_instances) == full               # older turns' widgets closed as new come
+    kids = panel.transcript.children
+    assert "7 earlier turns" in kids[0].value and len(kids) == 1 + 5 * 2
+    assert [m.text for m in kids[1:]][:2] == ["q7", "Echo: q7"]
+    assert len(panel.conversation.turns) == 12
