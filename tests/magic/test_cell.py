@@ -347,3 +347,10 @@ def test_notices_come_before_the_answer_and_code_is_fenced(ip, fake):
     assert md.startswith("<sub>Re-run: this cell's earlier turn will be replaced.</sub>\n\n"
                          "```python\ndef f(x):\n    return x * 2\n```\n\n<sub>✓ ")
     assert plain.startswith("Re-run: this cell's earlier turn will be replaced.\ndef f(x):")
+
+
+def test_ten_cells_in_a_row_use_one_connection(ip, fake):
+    for i in range(10):
+        assert cfai(ip, "", f"cell {i}").error is None
+    assert [r.kind for r in fake.requests].count("run") == 10
+    assert fake.connections == 1          # the model list and ten answers, one TCP connection
