@@ -15,4 +15,9 @@ make_venv() {
         .venv/bin/python -m pip install -q --no-cache-dir "llama-cpp-python>=0.3.8"
     fi
     .venv/bin/python -m pip install -q -e ".[$extras]"
+    # A wheel install puts jupyter-config/ into the environment's etc/jupyter (the data files
+    # in pyproject.toml) and so enables the server extension; an editable install does not
+    # install data files, so do what the wheel would.
+    mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+    cp jupyter-config/jupyter_server_config.d/cfai_magic.json .venv/etc/jupyter/jupyter_server_config.d/
 }

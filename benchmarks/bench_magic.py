@@ -2,6 +2,9 @@
 
 Prints:
 - `%load_ext cfai_magic` time in a fresh kernel (median over --kernels kernels; target <= 150 ms);
+- a kernel's start (to its first reply) with the Jupyter server extension's autoload
+  (--ext=cfai_magic.autoload) and without, median over --kernels kernels each (target: the
+  autoload adds no more than %load_ext takes);
 - a %%cfai cell's wall time over consuming the same 2,500-chunk stream with WorkersAI.stream
   alone, both inside the kernel (median of --runs; target ratio <= 1.2);
 - iopub display messages per answer when chunks arrive at 100, 1,000 and 10,000 chunks/s
@@ -48,6 +51,27 @@ def load_time(fake, kernels):
                 "print(json.dumps(time.perf_counter() - t))")))
         finally:
             k.close()
+    return statistics.median(times)
+
+
+def start_time(fake, kernels, extra):
+    """Median seconds from starting a kernel to its first execute reply."""
+    from jupyter_client.manager import start_new_kernel
+    times = []
+    for _ in range(kernels):
+        start = time.perf_counter()
+        km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60,
+                                  env={**os.environ, **fake.env()}, extra_arguments=extra)
+        try:
+            kc.execute_interactive("pass", timeout=60)
+            times.append(time.perf_counter() - start)
+            if extra:         # the autoload did load it
+                reply = kc.execute_interactive("assert 'cfai' in get_ipython()"
+                                               ".magics_manager.magics['cell']", timeout=60)
+                assert reply["content"]["status"] == "ok"
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
     return statistics.median(times)
 
 
@@ -131,6 +155,11 @@ def main(argv=None):
         t_load = load_time(fake, args.kernels)
         print(f"%load_ext cfai_magic in a fresh kernel: {t_load * 1e3:.1f} ms "
               f"(median of {args.kernels}; target <= 150 ms)")
+        plain = start_time(fake, args.kernels, [])
+        auto = start_time(fake, args.kernels, ["--ext=cfai_magic.autoload"])
+        print(f"kernel start to first reply: {plain * 1e3:.0f} ms, with the autoload "
+              f"{auto * 1e3:.0f} ms: {(auto - plain) * 1e3:+.0f} ms (target: no more than "
+              f"%load_ext, {t_load * 1e3:.0f} ms)")
         kernel = Kernel(fake.env())
         try:
             kernel.run("%load_ext cfai_magic")

@@ -11,7 +11,14 @@ __all__ = ["CfaiError", "ChatPanel", "WorkersAI", "load_ipython_extension",
 
 
 
+def _jupyter_server_extension_points():
+    from .serverext import CfaiExtension
+    return [{"module": "cfai_magic.serverext", "app": CfaiExtension}]
+
+
 def load_ipython_extension(ip):
+    if "CfaiMagics" in ip.magics_manager.registry:   # loaded already (autoload): one session
+        return
     from .magics import CfaiMagics
     magics = CfaiMagics(shell=ip)
     ip.register_magics(magics)          # also lists it in ip.configurables, for %config

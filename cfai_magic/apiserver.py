@@ -166,6 +166,8 @@ def parse_path(path: str):
             return "search", account, None, ""
         if tail.startswith("ai/v1/") and tail[len("ai/v1/"):] in OPENAI_PATHS:
             return OPENAI_PATHS[tail[len("ai/v1/"):]], account, None, ""
+    if raw == "/status":
+        return "status", None, None, ""
     if raw.startswith("/v1/") and raw[len("/v1/"):] in OPENAI_PATHS:
         return OPENAI_PATHS[raw[len("/v1/"):]], None, None, ""
     if raw.startswith(GATEWAY_ROOT + "/"):
@@ -248,6 +250,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.server.account_id and account is not None \
                     and account != self.server.account_id:
                 raise ApiError(404, 7003, "Could not route to the account: no such account id")
+            if kind == "status":
+                self.send_json(200, app.status())
+                return
             if kind in ("search", "models"):
                 models = app.model_list(req)
                 self.send_json(200, envelope(models) if kind == "search" else {

@@ -15,12 +15,14 @@ import sys
 
 def serve(args) -> int:
     from .model import LocalModel
-    from .runtime import TOKEN_ENV, remove_record, write_record
+    from .runtime import OWNER_ENV, TOKEN_ENV, remove_record, write_record
     from .server import LocalBackend
     args.token = args.token or os.environ.get(TOKEN_ENV) or None
     print("cfai-local: loading the model…", flush=True)
     model = LocalModel(args.model)
-    backend = LocalBackend(model, idle_timeout=args.idle_timeout or None)
+    owner = os.environ.get(OWNER_ENV)
+    backend = LocalBackend(model, idle_timeout=args.idle_timeout or None,
+                           owner=int(owner) if owner and owner.isdigit() else None)
     server = backend.serve(host=args.host, port=args.port, token=args.token)
     print(f"cfai-local: {model.name} loaded in {model.load_seconds:.1f} s; serving at {server.url}",
           flush=True)

@@ -21,6 +21,8 @@ from ..errors import ConfigError
 
 RECORD = "cfai-local-backend.json"
 TOKEN_ENV = "CFAI_LOCAL_TOKEN"
+RECORD_ENV = "CFAI_LOCAL_RECORD"     # set by the Jupyter server extension: its own backend
+OWNER_ENV = "CFAI_LOCAL_OWNER"       # the pid whose end ends the backend
 START_TIMEOUT = 180.0
 
 
@@ -39,7 +41,10 @@ def runtime_dir() -> Path:
 
 
 def record_path() -> Path:
-    return runtime_dir() / RECORD
+    """Where the shared backend is recorded: the Jupyter server's own record when a server
+    extension owns it, else one per machine."""
+    own = os.environ.get(RECORD_ENV)
+    return Path(own) if own else runtime_dir() / RECORD
 
 
 def write_record(path: Path, info: dict) -> None:
@@ -78,6 +83,16 @@ def pid_alive(pid) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def backend_status(info: dict, timeout: float = 2.0) -> dict:
+    """What a running backend says of itself (model, uptime, answers), or {} if it does not."""
+    try:
+        r = requests.get(info["url"].rsplit("/client/v4", 1)[0] + "/status",
+                         headers={"Authorization": f"Bearer {info['token']}"}, timeout=timeout)
+        return r.json() if r.ok else {}
+    except (requests.RequestException, KeyError, ValueError):
+        return {}
 
 
 def answers(info: dict, timeout: float = 2.0) -> bool:
@@ -159,9 +174,10 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
                           hint=f"See {path.with_suffix('.log')}")
 
 
-def stop_backend() -> bool:
-    """Stop the shared backend, if one runs; True if one did."""
-    info = read_record()
+def stop_backend(path: Path | None = None) -> bool:
+    """Stop the shared backend (or the one recorded at ``path``), if one runs; True if one
+    did."""
+    info = read_record(path)
     if not info or not pid_alive(info.get("pid")):
         return False
     import signal

@@ -63,28 +63,38 @@ class FairQueue:
 class LocalBackend:
     """The app behind ApiServer: ``LocalBackend(model).serve(port=0)``."""
 
-    def __init__(self, model, *, idle_timeout: float | None = None):
+    def __init__(self, model, *, idle_timeout: float | None = None, owner: int | None = None):
         self.model = model
         self.queue = FairQueue()
         self.idle_timeout = idle_timeout
-        self.last_used = time.monotonic()
+        self.owner = owner             # a pid (the Jupyter server): we end when it does
+        self.started = self.last_used = time.monotonic()
         self.active = 0
         self.generated = 0             # tokens generated, for tests and status
+        self.answers = 0
         self._server: ApiServer | None = None
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> ApiServer:
         self._server = ApiServer(self, account_id=None, token=token, host=host, port=port)
         self._server.extra_headers.update({"X-Cfai-Backend": "local",
                                            "X-Cfai-Served-By": self.model.name})
-        if self.idle_timeout:
+        if self.idle_timeout or self.owner:
             threading.Thread(target=self._idle_watch, daemon=True, name="cfai-idle").start()
         return self._server
 
     def _idle_watch(self) -> None:
-        while not self._server.stopping.wait(1.0):
-            if self.active == 0 and time.monotonic() - self.last_used > self.idle_timeout:
+        from .runtime import pid_alive
+        while not self._server.stopping.wait(0.5):
+            idle = self.idle_timeout and self.active == 0 \
+                and time.monotonic() - self.last_used > self.idle_timeout
+            if idle or (self.owner and not pid_alive(self.owner)):
                 threading.Thread(target=self._server.shutdown, daemon=True).start()
                 return
+
+    def status(self) -> dict:
+        return {"model": self.model.name, "uptime": round(time.monotonic() - self.started, 1),
+                "answers": self.answers, "tokens": self.generated,
+                "waiting": self.queue.waiting}
 
     # the app interface of ApiServer
     def received(self, request) -> None:
@@ -166,6 +176,7 @@ class LocalBackend:
         if request.disconnected:
             handler.close_connection = True
             return
+        self.answers += 1
         answer = "".join(pieces)
         n_answer = self.model.count(answer, bos=False) if answer else 0
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n_answer,

@@ -231,6 +231,9 @@ class FakeWorkersAI:
     def model_list(self, request) -> list[dict]:
         return self.models
 
+    def status(self) -> dict:
+        return {"backend": "fake", "requests": len(self.requests)}
+
     def run(self, request, handler) -> None:
         if request.model not in {m["name"] for m in self.models}:
             raise ApiError(400, 5007, f"No such model {request.model}")
