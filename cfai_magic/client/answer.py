@@ -13,9 +13,6 @@ from itertools import chain
 from ..errors import CfaiError, StreamError
 from .events import Done, Reasoning, Text, ToolCall, Usage
 
-STATES = ("pending", "streaming", "done", "interrupted", "error")
-
-
 class Answer:
     """``status`` is pending, streaming, done, interrupted or error (with ``error``).
 
