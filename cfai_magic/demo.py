@@ -75,6 +75,9 @@ def main(argv=None) -> int:
     folder = find_notebooks(args.notebooks)
     if args.check:
         return check(folder)
+    from .local import runtime         # the backend warmed up here is the one lab's kernels use
+    os.environ[runtime.RECORD_ENV] = str(runtime.runtime_dir() / f"cfai-demo-{os.getpid()}.json")
+    os.environ[runtime.OWNER_ENV] = str(os.getpid())
     warm_up()
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}",
            f"--port={args.port}", "01-quickstart.ipynb"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
@@ -52,9 +53,11 @@ class CfaiExtension(ExtensionApp):
             self._autoload_kernels()
         if self.local:
             from .local import runtime
-            self.record = runtime.runtime_dir() / f"cfai-local-server-{os.getpid()}.json"
+            given = os.environ.get(runtime.RECORD_ENV)           # cfai-demo warmed one up
+            self.record = Path(given) if given else \
+                runtime.runtime_dir() / f"cfai-local-server-{os.getpid()}.json"
             os.environ[runtime.RECORD_ENV] = str(self.record)   # kernels inherit these
-            os.environ[runtime.OWNER_ENV] = str(os.getpid())
+            os.environ.setdefault(runtime.OWNER_ENV, str(os.getpid()))
 
     def initialize_handlers(self):
         self.handlers.append((r"/cfai/status", StatusHandler, {"extension": self}))

@@ -90,3 +90,13 @@ def test_the_server_owns_its_local_backend(jupyter_server):
     assert not runtime.pid_alive(backend["pid"])
     assert not record.exists()
     assert os.environ.get("CFAI_LOCAL_RECORD") is None       # the test process untouched
+
+
+def test_a_record_given_to_the_server_is_the_one_its_kernels_use(jupyter_server, fake_workers_ai,
+                                                                 tmp_path):
+    """cfai-demo warms a backend up, then starts JupyterLab: its kernels must use that one."""
+    record = tmp_path / "warmed.json"
+    server = jupyter_server(env={**fake_workers_ai.env(), "CFAI_LOCAL_RECORD": str(record)})
+    kernel = server.kernel()
+    messages, _ = kernel.run("import os; print(os.environ['CFAI_LOCAL_RECORD'])")
+    assert stdout(messages) == f"{record}\n"
