@@ -4,7 +4,7 @@ import json
 import pytest
 
 from cfai_magic import errors
-from cfai_magic.client import Reasoning, Text, ToolCall, Usage
+from cfai_magic.client import Done, Reasoning, Text, ToolCall, Usage
 from cfai_magic.client.protocols import openai, workers_ai
 from cfai_magic.testing import Reply
 
@@ -25,7 +25,7 @@ def test_chat_completion_dialect_streams_text_and_reasoning_apart(client, fake_w
     answer = client.stream(GLM, messages=ASK)
     events = list(answer.events())
     kinds = [type(e).__name__ for e in events]
-    assert kinds[:3] == ["Reasoning", "Usage", "Reasoning"]       # running usage on every chunk
+    assert kinds == ["Reasoning"] * 4 + ["Text"] * 5 + ["Usage", "Done"]   # the last total
     assert answer.text == "A cow is a mammal." and answer.reasoning == "Okay, the user asks."
     assert answer.usage["completion_tokens"] == 9          # 4 words of reasoning, 5 of text
     assert answer.usage["completion_tokens_details"] == {"reasoning_tokens": 4}
@@ -205,9 +205,10 @@ def test_ids_are_percent_encoded(client):
 def test_decoders_tolerate_odd_but_valid_events():
     d = openai.Decoder()
     assert d.chunk({"choices": [], "usage": None}) == []
+    assert d.chunk({"choices": [], "usage": {"completion_tokens": 3}}) == []   # kept for the end
     assert d.chunk({"choices": [{"delta": {"content": None}, "finish_reason": None}]}) == []
     assert d.chunk({"choices": [{"delta": {}, "finish_reason": "length"}]}) == []
-    assert d.end()[-1].finish_reason == "length"
+    assert d.end() == [Usage({"completion_tokens": 3}), Done("length")]
     w = workers_ai.Decoder()
     assert w.chunk({"response": "", "usage": {"completion_tokens": 1}}) == \
         [Usage({"completion_tokens": 1})]

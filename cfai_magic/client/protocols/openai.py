@@ -70,6 +70,7 @@ class Decoder:
     def __init__(self):
         self._calls: dict[int, dict] = {}
         self._finish: str | None = None
+        self._usage: dict | None = None       # a running total on each chunk: the last wins
 
     def whole(self, obj: dict) -> list:
         if "choices" not in obj and isinstance(obj.get("result"), dict):
@@ -116,7 +117,7 @@ class Decoder:
                 self._finish = choice["finish_reason"]
         usage = obj.get("usage")
         if isinstance(usage, dict):
-            events.append(Usage(usage))
+            self._usage = usage                  # said once, at the end
         return events
 
     def _add_call(self, part: dict) -> None:
@@ -134,4 +135,5 @@ class Decoder:
     def end(self) -> list:
         calls = [ToolCall(c["name"], arguments(c["arguments"]), c["id"])
                  for _, c in sorted(self._calls.items())]
-        return [*calls, Done(self._finish)]
+        usage = [Usage(self._usage)] if self._usage is not None else []
+        return [*calls, *usage, Done(self._finish)]
