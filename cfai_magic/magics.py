@@ -235,7 +235,11 @@ class CfaiMagics(Magics, Settings):
         if args.refresh and not catalog.refresh(self.session.client()):
             print("Could not reach the model list; showing the built-in table.")
         text = (args.text or "").lower()
-        display(ModelTable([m for m in catalog if text in m.id.lower()], self.session.model))
+        try:
+            current = self.session.resolve(self.session.model).id     # an alias is starred too
+        except CfaiError:
+            current = ""
+        display(ModelTable([m for m in catalog if text in m.id.lower()], current))
 
     def _cmd_usage(self, args):
         print(self.session.ledger.report())

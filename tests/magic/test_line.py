@@ -56,6 +56,9 @@ def test_models_lists_the_catalog(ip, fake):
         "@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]
     assert run(ip, "%cfai models nothing-like-this").outputs[0]["data"]["text/plain"] == \
         "No model matches."
+    run(ip, '%config CfaiMagics.default_model = "gemma4"')              # an alias
+    starred = run(ip, "%cfai models gemma-4").outputs[0]["data"]["text/plain"].splitlines()[1]
+    assert starred.split()[:2] == ["*", "@cf/google/gemma-4-26b-a4b-it"]
 
 
 def test_models_refresh_reads_the_live_properties(ip, fake):
