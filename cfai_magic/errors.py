@@ -173,12 +173,17 @@ class EmptyAnswer(CfaiError):
 
 
 class Unexpected(CfaiError):
-    hint = "This is a bug; the conversation is as it was (please report it with the cell)"
+    hint = ("This is a bug; the conversation is as it was. The details: "
+            "print(_cfai_answer.error.details) (please report them with the cell)")
 
     @classmethod
     def wrap(cls, exc: BaseException) -> "Unexpected":
+        import traceback
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return cls(f"Unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
+        err = cls(f"Unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
+        err.details = "".join(traceback.format_exception(exc))     # on request, never shown
+        err.__cause__ = exc
+        return err
 
 
 class Interrupted(CfaiError):

@@ -88,7 +88,7 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         begin()
         sink.waiting(text)
 
-    model = ask.model
+    model, client = ask.model, None
     if prepared.conversation is not None:     # the service's prompt cache follows a chat
         answer.headers["x-session-affinity"] = prepared.conversation.affinity
     try:
@@ -110,7 +110,8 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         answer.status, answer.error = "error", session.explain(err, model)
     except Exception as exc:                 # a bug of ours or a library's: one line, still
         answer.close()
-        answer.status, answer.error = "error", Unexpected.wrap(exc)
+        error = Unexpected.wrap(exc)
+        answer.status, answer.error = "error", client._scrub(error) if client else error
     if answer.status == "streaming":
         answer.status = "interrupted"
     if answer.done and prepared.conversation is not None:

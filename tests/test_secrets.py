@@ -70,3 +70,26 @@ def test_secret_cannot_be_pickled():
         pickle.dumps(Secret(TOKEN))
     with pytest.raises(TypeError):
         pickle.dumps(Credentials("a", Secret(TOKEN)))
+
+
+def test_an_unexpected_errors_details_never_hold_the_token(server, monkeypatch):
+    """The traceback kept for an unexpected exception is scrubbed like any error."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from cfai_magic.client.protocols import workers_ai
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "cfai_magic")
+    try:
+        def leaky(self, obj):
+            raise RuntimeError(f"something echoed {TOKEN}")
+        with monkeypatch.context() as patch:
+            patch.setattr(workers_ai.Decoder, "chunk", leaky)
+            ip.run_cell("%%cfai -m llama2\nhi")
+        error = ip.user_ns["_cfai_answer"].error
+        assert type(error).__name__ == "Unexpected" and "something echoed" in error.details
+        assert TOKEN not in error.details and TOKEN not in str(error)
+    finally:
+        ip.run_line_magic("unload_ext", "cfai_magic")

@@ -103,6 +103,8 @@ class WorkersAI:
         if token and token in err.message:
             err.message = err.message.replace(token, "********")
             err.args = (err.message,)
+        if token and token in getattr(err, "details", ""):
+            err.details = err.details.replace(token, "********")
         return err
 
     # requests ---------------------------------------------------------------------------------

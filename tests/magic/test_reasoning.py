@@ -120,6 +120,10 @@ def test_unexpected_exception_is_one_line_and_the_turn_is_kept(ip, fake, monkeyp
         out = cfai(ip, "", "second")
     assert type(out.error).__name__ == "Unexpected"
     assert out.stdout.count("\n") == 1 and "Unexpected RecursionError" in out.stdout
+    assert "print(_cfai_answer.error.details)" in out.stdout
+    details = ip.user_ns["_cfai_answer"].error.details          # the traceback, on request
+    assert details.startswith("Traceback") and "in broken" in details and \
+        details.rstrip().endswith("RecursionError: maximum recursion depth exceeded")
     session = ip.magics_manager.registry["CfaiMagics"].session
     assert len(session.store.get().turns) == 1
     assert cfai(ip, "", "third").error is None
