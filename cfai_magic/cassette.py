@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .catalog import SEED
 from .client.events import Done, Reasoning, Text, ToolCall, Usage
-from .errors import InputError
+from .errors import CassetteMiss, InputError
 
 MODES = ("record", "replay", "auto")
 FORMAT_VERSION = 1
@@ -110,7 +110,10 @@ class Cassette:
             self._used.add(chosen)
             return self.interactions[chosen]
 
-    first_words = staticmethod(first_words)
+    def miss(self, model: str, request: dict) -> CassetteMiss:
+        """The one line for a request this cassette has no recording of."""
+        return CassetteMiss(f"No recording in {self.path.name} for {model}: "
+                            f"{first_words(request)!r}")
 
     def record(self, answer) -> None:
         """Keep a complete answer (an Answer of the client)."""

@@ -111,7 +111,7 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
     except Exception as exc:                 # a bug of ours or a library's: one line, still
         answer.close()
         error = Unexpected.wrap(exc)
-        answer.status, answer.error = "error", client._scrub(error) if client else error
+        answer.status, answer.error = "error", client.scrub(error) if client else error
     if answer.status == "streaming":
         answer.status = "interrupted"
     if answer.done and prepared.conversation is not None:

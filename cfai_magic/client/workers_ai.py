@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from .. import config
 from ..catalog import Catalog, Model
-from ..errors import CassetteMiss, CfaiError, InputError, StreamError, Timeout
+from ..errors import CfaiError, InputError, StreamError, Timeout
 from . import _sse, protocols
 from ._http import Transport
 from .answer import Answer
@@ -97,7 +97,7 @@ class WorkersAI:
         token = self._token.reveal()
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _scrub(self, err: CfaiError) -> CfaiError:
+    def scrub(self, err: CfaiError) -> CfaiError:
         """Make sure a server that echoes the token cannot put it into our error."""
         token = self._token.reveal()
         if token and token in err.message:
@@ -160,22 +160,21 @@ class WorkersAI:
                                   response.get("served_by"), True)
                     return [], iter(cassette.events(hit))
                 if cassette.replays_only:
-                    raise CassetteMiss(f"No recording in {cassette.path.name} for {answer.model}"
-                                       f": {cassette.first_words(answer.request)!r}")
+                    raise cassette.miss(answer.model, answer.request)
                 if cassette.forward is not None:
                     first, rest = self._forwarded()._open(answer)
                     return first, self._recorded(answer, rest)
             first, rest = self.transport.call(lambda: self._attempt(answer), answer.cancel)
             return first, self._recorded(answer, rest)
         except CfaiError as err:
-            raise self._scrub(err) from None
+            raise self.scrub(err) from None
 
     def _recorded(self, answer: Answer, events):
         """The events, then (the answer being complete) the answer into the cassette."""
         try:
             yield from events
         except CfaiError as err:
-            raise self._scrub(err) from None
+            raise self.scrub(err) from None
         if self.cassette is not None and not answer.replayed and not answer.cancel.is_set():
             self.cassette.record(answer)
 
@@ -227,7 +226,7 @@ class WorkersAI:
             response = self.transport.call(
                 lambda: self.transport.send("GET", url, headers=self._headers()))
         except CfaiError as err:
-            raise self._scrub(err) from None
+            raise self.scrub(err) from None
         try:
             return self.protocol.model_names(response.json())
         except ValueError:
