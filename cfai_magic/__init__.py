@@ -2,11 +2,12 @@
 
 ``%load_ext cfai_magic`` registers ``%%cfai`` (ask a model; the answer streams into the cell)
 and ``%cfai`` (models, chats, settings). ``ChatPanel`` is the same in a widget.
+``map(template, rows)`` sends one prompt per row (``%%cfai --map ROWS`` in a cell).
 """
 from .errors import CfaiError
 
 __version__ = "0.1.0"
-__all__ = ["CfaiError", "ChatPanel", "WorkersAI", "load_ipython_extension",
+__all__ = ["CfaiError", "ChatPanel", "WorkersAI", "map", "load_ipython_extension",
            "unload_ipython_extension", "__version__"]
 
 
@@ -60,6 +61,9 @@ def __getattr__(name):
     if name == "WorkersAI":
         from .client import WorkersAI
         return WorkersAI
+    if name == "map":
+        from .batch import map
+        return map
     if name == "ChatPanel":
         from .widget import ChatPanel
         return ChatPanel

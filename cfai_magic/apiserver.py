@@ -181,10 +181,21 @@ OPENAI_PATHS = {"chat/completions": "chat", "models": "models"}
 POSTS = ("run", "chat")
 
 
-def check_input(body, kind: str = "run") -> None:
-    """The checks the service makes on every run body."""
+def check_input(body, kind: str = "run", queued: bool = False) -> None:
+    """The checks the service makes on every run body (``queued``: the Batch API's, a list of
+    ``requests`` each checked as a run body, or a ``request_id``)."""
     if not isinstance(body, dict):
         raise ApiError(400, 5004, "Invalid input: the body must be a JSON object")
+    if queued:
+        if isinstance(body.get("request_id"), str):
+            return
+        items = body.get("requests")
+        if not isinstance(items, list) or not items:
+            raise ApiError(400, 5004, "Invalid input: give requests (a list) or a request_id")
+        for item in items:
+            check_input({k: v for k, v in item.items() if k != "external_reference"}
+                        if isinstance(item, dict) else item)
+        return
     if kind == "chat":
         if not isinstance(body.get("model"), str) or not body["model"]:
             raise ApiError(400, 5004, "Invalid input: model is required")
@@ -259,7 +270,7 @@ class Handler(BaseHTTPRequestHandler):
                     "object": "list", "data": [{"id": m["name"], "object": "model",
                                                 "owned_by": "cfai"} for m in models]})
                 return
-            check_input(req.body, kind)
+            check_input(req.body, kind, queued=req.query.get("queueRequest") == "true")
             app.run(req, self)
         except ApiError as err:
             headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after is not None else {}

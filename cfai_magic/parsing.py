@@ -68,6 +68,12 @@ def interpolate(text: str, namespace: dict, escape=str) -> str:
     return _FIELD.sub(fill, text)
 
 
+def field_names(text: str) -> set[str]:
+    """The names the ``{name...}`` fields of ``text`` start with (``{{name}}`` excluded)."""
+    return {re.match(r"[A-Za-z_]\w*", m.group(2)).group(0)
+            for m in _FIELD.finditer(text) if m.group(2)}
+
+
 def _json_escape(value) -> str:
     return json.dumps(value if isinstance(value, str) else str(value))[1:-1]
 

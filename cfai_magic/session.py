@@ -47,10 +47,19 @@ class Session:
         self._lab = None
         self._vetted = None                   # the client key whose live list we have
         self.ledger = Ledger()
+        self._answers = None
 
     def __repr__(self) -> str:
         return (f"Session(backend={self.backend!r}, protocol={self.protocol!r}, "
                 f"model={self.model!r}, {self.store!r})")
+
+    @property
+    def answers(self):
+        """The answers batches got in this kernel, by request (batch/store.py)."""
+        if self._answers is None:
+            from .batch.store import Answers
+            self._answers = Answers()
+        return self._answers
 
     # the notebook's default model (a trait of the settings, so %config and the panel agree)
     @property

@@ -60,6 +60,10 @@ class Transport:
     times. The wait doubles each time (``backoff`` seconds first, ``max_backoff`` at most) with
     jitter, and is never shorter than the server's ``Retry-After``; a Retry-After longer than
     ``max_retry_after`` is not waited for but raised. ``cancel`` (a threading.Event) ends a wait.
+
+    A batch sets ``limiter`` (shared by every thread that sends: each attempt waits for its
+    turn, and a 429 pauses them all) and ``rate_limit_retries`` (429s retried apart from other
+    faults: a busy account is not a failed row).
     """
 
     def __init__(self, *, timeout: float = 60.0, max_retries: int = 3, backoff: float = 0.5,
@@ -73,6 +77,18 @@ class Transport:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.attempts = 0   # requests sent by the last call(), retries included
+        self.limiter = None
+        self.rate_limit_retries = max_retries
+        self.connections = 10               # requests' default pool per host
+
+    def pool(self, size: int) -> None:
+        """Keep up to ``size`` connections per host (one per thread that sends at once)."""
+        if size <= self.connections:
+            return
+        from requests.adapters import HTTPAdapter
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, HTTPAdapter(pool_connections=size, pool_maxsize=size))
+        self.connections = size
 
     def send(self, method: str, url: str, *, headers=None, json=None,
              stream: bool = False) -> requests.Response:
@@ -98,25 +114,38 @@ class Transport:
 
     def call(self, fn, cancel: threading.Event | None = None):
         self.attempts = 0
-        attempt = 0
+        faults = limited = 0          # retries so far: for faults, and for 429s
         while True:
             self.attempts += 1
+            limiter = self.limiter
+            if limiter is not None:
+                limiter.wait(cancel)
             try:
                 return fn()
             except CfaiError as err:
-                if not getattr(err, "retryable", False) or attempt >= self.max_retries:
-                    raise
-                if isinstance(err, RateLimited) and err.code not in (None, 3040):
-                    raise
-                wait = self.delay(attempt, err)
+                wait = self._retry_wait(err, faults, limited)
                 if wait is None:
                     raise
-            attempt += 1
+                busy = isinstance(err, RateLimited)
+            faults, limited = faults + (not busy), limited + busy
+            if busy and limiter is not None:
+                limiter.pause(wait)           # every sender waits, not only this one
+                continue
             if cancel is not None:
                 if cancel.wait(wait):
                     raise ConnectionFailed("Cancelled while waiting to retry", hint="")
             else:
                 time.sleep(wait)
+
+    def _retry_wait(self, err: CfaiError, faults: int, limited: int) -> float | None:
+        """Seconds to wait before retrying ``err``, or None to raise it."""
+        if not getattr(err, "retryable", False):
+            return None
+        if isinstance(err, RateLimited):
+            if err.code not in (None, 3040) or limited >= self.rate_limit_retries:
+                return None
+            return self.delay(limited, err)
+        return None if faults >= self.max_retries else self.delay(faults, err)
 
     def close(self) -> None:
         self.session.close()

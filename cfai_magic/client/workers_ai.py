@@ -216,6 +216,26 @@ class WorkersAI:
             raise
         return first, rest
 
+    # the asynchronous Batch API -----------------------------------------------------------------
+    def queue(self, model: str, payload: dict, cancel: threading.Event | None = None) -> dict:
+        """POST ``payload`` to ``/ai/run/{model}?queueRequest=true`` (``{"requests": [...]}``
+        to submit, ``{"request_id": ...}`` to poll); the ``result`` of the answer."""
+        if self.protocol.NAME != "workers-ai":
+            raise InputError("The Batch API is Workers AI's /ai/run: it needs the workers-ai "
+                             "protocol", hint="%cfai backend --protocol workers-ai")
+        url = self.url(model) + "?queueRequest=true"
+        try:
+            response = self.transport.call(
+                lambda: self.transport.send("POST", url, headers=self._headers(), json=payload),
+                cancel)
+            obj = _json(response)
+        except CfaiError as err:
+            raise self.scrub(err) from None
+        result = obj.get("result")
+        if not isinstance(result, dict):
+            raise StreamError("The Batch API answered without a result")
+        return result
+
     # the model list -----------------------------------------------------------------------------
     def models(self) -> list[dict]:
         """The text-generation models the backend offers (``[{"name": ...}, ...]``)."""

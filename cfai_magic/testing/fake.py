@@ -8,8 +8,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..apiserver import (DONE, ApiError, ApiServer, chunk, completion, completion_chunk,
-                         envelope, search_item, sse)
+from ..apiserver import (DONE, ApiError, ApiServer, Request, chunk, completion,
+                         completion_chunk, envelope, search_item, sse)
 from ..catalog import estimate_tokens
 from ..models import BUILT_IN
 
@@ -126,6 +126,9 @@ class FakeWorkersAI:
         self.models = models if models is not None else [search_item(m) for m in BUILT_IN]
         self.default = default
         self.requests: list = []
+        self.jobs: dict = {}             # the Batch API's requests, by request_id
+        self.queue_polls = 2             # polls a job answers "queued"/"running" before done
+        self._jobs = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._server = ApiServer(self, account_id=account_id, token=token, port=port)
@@ -237,6 +240,9 @@ class FakeWorkersAI:
     def run(self, request, handler) -> None:
         if request.model not in {m["name"] for m in self.models}:
             raise ApiError(400, 5007, f"No such model {request.model}")
+        if request.query.get("queueRequest") == "true":
+            handler.send_json(200, envelope(self._queued(request)))
+            return
         reply = self._next(request)
         if reply.delay and self._server.stopping.wait(reply.delay):
             return
@@ -266,6 +272,54 @@ class FakeWorkersAI:
         else:
             objs = self._chat_events(request, reply, dialect, pieces, thoughts, usage)
         self._stream(request, handler, reply, objs)
+
+    # the asynchronous Batch API
+    def _queued(self, request) -> dict:
+        """Submit (``{"requests": [...]}``) or poll (``{"request_id"}``). A job answers
+        ``queued``, then ``running`` for ``queue_polls`` polls in all, then its responses, each
+        from the scripted replies (or the default) as a whole answer."""
+        body = request.body
+        if isinstance(body.get("requests"), list):
+            with self._lock:
+                self._jobs += 1
+                rid = f"fake-batch-{self._jobs}"
+                self.jobs[rid] = {"model": request.model, "requests": body["requests"],
+                                  "polls": 0}
+            return {"status": "queued", "request_id": rid, "model": request.model}
+        job = self.jobs.get(body.get("request_id"))
+        if job is None or job["model"] != request.model:
+            raise ApiError(404, 3042, "No such batch request")
+        job["polls"] += 1
+        if job["polls"] <= self.queue_polls:
+            return {"status": "queued" if job["polls"] == 1 else "running",
+                    "request_id": body["request_id"], "model": request.model}
+        if "responses" not in job:
+            job["responses"], job["usage"] = self._batch_answers(request, job["requests"])
+        return {"responses": job["responses"], "usage": job["usage"]}
+
+    def _batch_answers(self, request, items) -> tuple[list, dict]:
+        responses, total = [], {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        for i, item in enumerate(items):
+            one = Request("POST", request.path, "run", request.account_id, request.model,
+                          body={k: v for k, v in item.items() if k != "external_reference"})
+            reply = self._next(one)
+            ref = item.get("external_reference")
+            if reply.status >= 400:
+                responses.append({"id": i, "success": False, "external_reference": ref,
+                                  "result": {"errors": [{"code": reply.code or 0, "message":
+                                             reply.message or f"Scripted error {reply.status}"}]}})
+                continue
+            dialect = reply.dialect or dialect_of(request.model)
+            prompt = estimate_tokens(str(one.body.get("prompt") or one.body.get("messages")))
+            out = len(reply.pieces())
+            usage = {"prompt_tokens": prompt, "completion_tokens": out,
+                     "total_tokens": prompt + out}
+            for k in total:
+                total[k] += usage[k]
+            result = self._whole(one, reply, dialect, usage)["result"]
+            responses.append({"id": i, "result": result, "success": True,
+                              "external_reference": ref})
+        return responses, total
 
     def _whole(self, request, reply: Reply, dialect: str, usage) -> dict:
         text = "".join(reply.pieces())

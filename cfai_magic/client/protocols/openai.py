@@ -8,6 +8,7 @@ same shape comes inside the v4 envelope from today's models on ``/ai/run``, so
 from __future__ import annotations
 
 import json
+import re
 
 from ...errors import StreamError
 from ..events import Done, Reasoning, Text, ToolCall, Usage
@@ -42,6 +43,14 @@ def body(model: str, request: dict, stream: bool) -> dict:
     request = dict(request)
     if "prompt" in request:
         request["messages"] = [{"role": "user", "content": request.pop("prompt")}]
+    fmt = request.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" \
+            and "schema" not in (fmt.get("json_schema") or {}):
+        # Workers AI's /ai/run takes the schema itself; OpenAI wants it named and wrapped
+        schema = fmt.get("json_schema") or {}
+        request["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "answer"))[:64],
+            "schema": schema}}
     out = {"model": model, **request, "stream": stream}
     if stream:
         out["stream_options"] = {"include_usage": True}

@@ -1,0 +1,224 @@
+"""One prompt over many rows: ``cfai_magic.map(template, rows)`` and ``%%cfai --map ROWS``.
+
+Wiring only: rows.py (input and output shapes), store.py (answers kept), pace.py (the
+limiter), run.py (the workers), progress.py (the bar and the summary), schema.py (structured
+answers), queue.py (Cloudflare's asynchronous Batch API).
+"""
+from __future__ import annotations
+
+from collections import ChainMap
+
+from .. import turn
+from ..catalog import no_think as no_think_params
+from ..errors import CfaiError, InputError
+from ..parsing import field_names, parse_cell
+from .pace import Limiter
+from .progress import Progress, summary
+from .rows import Rows
+from .run import Job, Run
+from .schema import Schema
+from .store import key as answer_key
+
+CLOUDFLARE_PER_MINUTE = 300          # Workers AI's limit for text generation
+RATE_LIMIT_RETRIES = 20              # a 429 pauses everyone and is retried this often
+BIG_JOB = 1000                       # rows from which the Batch API is suggested
+
+
+class Batch:
+    """What a batch did: ``.results`` in input order, ``.errors`` (a table of failed rows),
+    ``.summary``, ``.stats``. The last one is ``_cfai_batch`` in the notebook."""
+
+    def __init__(self, table: Rows, run: Run, line: str, stopped=None, interrupted=False):
+        self._table, self._run = table, run
+        self.summary, self.stopped, self.interrupted = line, stopped, interrupted
+        self.stats = run.stats
+        self.values = [run.values.get(i) for i in range(len(table))]
+
+    def __repr__(self) -> str:
+        return self.summary
+
+    @property
+    def errors(self):
+        """One row per failed input row: its label, the error line, and the answer's text when
+        the answer came but did not parse. A DataFrame when pandas is installed."""
+        labels = list(self._table.source.index) if self._table.kind else range(len(self._table))
+        labels = list(labels)
+        rows = [{"row": labels[i], "error": line, "answer": self._run.texts.get(i)}
+                for i, line in sorted(self._run.errors.items())]
+        try:
+            import pandas as pd
+        except ImportError:
+            return rows
+        return pd.DataFrame(rows, columns=["row", "error", "answer"])
+
+
+def map(template: str, rows, *, model: str | None = None, system: str | None = None,
+        max_tokens: int | None = None, temperature: float | None = None,
+        top_p: float | None = None, top_k: int | None = None, seed: int | None = None,
+        reasoning: str | None = None, no_think: bool = False, schema=None,
+        columns: bool = False, json_mode: bool = False, concurrency: int | None = None,
+        rate="auto", cache=None, batch_api: bool = False, no_vars: bool = False,
+        session=None, namespace: dict | None = None, mode: str | None = None):
+    """Send ``template`` once per row and return the answers in input order.
+
+    ``{field}`` in the template is filled from the row (a column of a DataFrame, a key of a
+    dict, ``{row}`` for a string), then from the notebook's variables, exactly as in a %%cfai
+    cell. Returns a list, or a Series on the input's index (``df["summary"] =
+    cfai_magic.map("Summarise: {review}", df)``); a failed row is ``None`` and its error is in
+    ``_cfai_batch.errors``. Running the same call again sends only the rows without an
+    answer (kept per kernel, and in a file with ``cache=PATH``).
+
+    ``schema=`` (a JSON Schema or a pydantic model) asks for JSON and returns parsed objects;
+    with ``columns=True`` a DataFrame of the schema's properties. ``json_mode=True`` parses any
+    JSON object. ``concurrency`` threads (default: sized for the backend); ``rate`` requests a
+    minute (``"auto"``: 300 on Cloudflare, no limit elsewhere; None: no limit).
+    ``batch_api=True`` runs the rows on Cloudflare's asynchronous Batch API instead.
+    """
+    from ..session import current
+    session = session or current()
+    if namespace is None:
+        namespace = _user_namespace()
+    table = Rows(rows)
+    _check_fields(template, table, no_vars)
+    spec = session.resolve(model or session.model)
+    shape = Schema(schema) if schema is not None else Schema.any() if json_mode else None
+    if columns and (shape is None or not shape.names):
+        raise InputError("columns=True needs schema= with properties (they become the columns)")
+    params = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+              "top_k": top_k, "seed": seed, "reasoning_effort": reasoning}
+    if no_think:
+        params.update(no_think_params(spec.id))
+    if shape is not None:
+        if spec.json_mode or session.wire.ANY_MODEL:
+            params["response_format"] = shape.response_format()
+        else:                                # no JSON mode: the schema goes in as words
+            system = (system + "\n\n" if system else "") + shape.instruction()
+    jobs = [_job(session, template, table, i, spec, params, system, namespace, no_vars)
+            for i in range(len(table))]
+    store = session.answers
+    if cache is not None:
+        store.use_file(cache)
+    from .queue import QueuedRun
+    run = (QueuedRun if batch_api else Run)(session, [], workers=1, store=store,
+                                            take=shape.parse if shape else str)
+    run.stats.total = len(jobs)
+    for job in jobs:
+        kept = store.get(job.key) if job.key else None
+        if kept and "text" in kept:
+            run.kept(job.index, kept["text"])
+        else:
+            run.jobs.append(job)
+    mode = mode or _mode(session)
+    if batch_api:
+        from .queue import run_queued
+        out = run_queued(session, spec, run, _watch, mode)
+    else:
+        out = _direct(session, spec, run, concurrency, rate, mode)
+    batch = Batch(table, run, *out)
+    _publish(batch)
+    print(batch.summary)
+    if columns:
+        return table.columns(batch.values, shape.names)
+    return table.shape(batch.values)
+
+
+def _user_namespace() -> dict:
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    return shell.user_ns if shell is not None else {}
+
+
+def _publish(batch: Batch) -> None:
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        shell.user_ns["_cfai_batch"] = batch
+
+
+def _check_fields(template: str, table: Rows, no_vars: bool) -> None:
+    if no_vars:
+        return
+    if not field_names(template) & set(table.names):
+        raise InputError("The template uses none of the rows' fields, so every row would ask "
+                         "the same", hint="Write them in braces: " +
+                         ", ".join("{" + n + "}" for n in table.names[:5]))
+
+
+def _job(session, template, table, i, spec, params, system, namespace, no_vars) -> Job:
+    """Row ``i`` as a prepared turn, or the one line saying why it cannot be sent."""
+    try:
+        parsed = parse_cell(template, ChainMap(table.fields(i), namespace), fill=not no_vars)
+        ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False)
+        prepared = turn.prepare(session, ask)
+    except CfaiError as err:
+        return Job(i, error=str(err))
+    return Job(i, answer_key(spec.id, prepared.request), prepared)
+
+
+def default_workers(client) -> int:
+    """Threads for a backend: the embedded model answers one at a time; others take many."""
+    return {"local": 2, "cassette": 4}.get(client.label, 16)
+
+
+def default_rate(client) -> float | None:
+    return CLOUDFLARE_PER_MINUTE if client.backend in ("cloudflare", "gateway") else None
+
+
+def _direct(session, spec, run: Run, concurrency, rate, mode):
+    """Each row its own request, from a pool of threads."""
+    client = session.client(print)
+    spec = session.vet(spec, client)
+    total = run.stats.total
+    if total >= BIG_JOB and spec.batch and client.backend in ("cloudflare", "gateway") \
+            and session.once("batch-api"):
+        print(f"{total:,} rows: {spec.id} takes Cloudflare's Batch API, which runs them on "
+              "Cloudflare's queue (pass batch_api=True)")
+    run.workers = max(1, min(concurrency or default_workers(client), len(run.jobs) or 1))
+    transport = client.transport
+    transport.pool(run.workers)
+    per_minute = default_rate(client) if rate == "auto" else rate
+    saved = transport.limiter, transport.rate_limit_retries
+    transport.limiter = Limiter(per_minute)
+    transport.rate_limit_retries = RATE_LIMIT_RETRIES
+    try:
+        return _watch(run, mode, client.label == "cassette")
+    finally:
+        transport.limiter, transport.rate_limit_retries = saved
+
+
+def _watch(run: Run, mode: str, replayed: bool, poll: float = 0.2):
+    """Run, showing progress, until done or interrupted; (summary, stopped, interrupted)."""
+    progress = Progress(run.stats.total, run.stats.done, mode)
+    interrupted = False
+    run.start()
+    try:
+        while not run.finished.wait(poll):
+            progress.show(run.stats)
+    except KeyboardInterrupt:
+        run.stop()
+        interrupted = True
+    stopped = run.stopped
+    progress.close(run.stats, ok=not (interrupted or stopped or run.stats.failed))
+    line = summary(run.stats, replayed=replayed, stopped=stopped, interrupted=interrupted)
+    return line, stopped, interrupted
+
+
+def _mode(session) -> str:
+    settings = session.settings
+    chosen = getattr(settings, "display_mode", "auto")
+    if chosen != "auto":
+        return chosen
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
+        return "print"
+    return "rich"
