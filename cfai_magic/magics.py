@@ -13,6 +13,7 @@ from .config import Settings
 from .errors import CfaiError, Interrupted
 from .catalog import no_think
 from .client.protocols import PROTOCOLS
+from .batch.schema import JSON_OBJECT
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json
 from .session import Session
@@ -123,6 +124,13 @@ class CfaiMagics(Magics, Settings):
               help="markdown, text, code (answer's code into a new cell below) or json")
     @argument("--out", metavar="VAR", help="also store the answer in this variable")
     @argument("--no-vars", action="store_true", help="send {name} fields as written")
+    @argument("--map", metavar="ROWS",
+              help="send the cell once per row of this variable (a list, a Series, a list of "
+                   "dicts or a DataFrame: {column} fields); the answers go to --out, in order")
+    @argument("--cache", metavar="PATH", help="with --map: keep the answers in this file too")
+    @argument("--concurrency", type=int, metavar="N", help="with --map: requests at once")
+    @argument("--batch-api", action="store_true",
+              help="with --map: run the rows on Cloudflare's asynchronous Batch API")
     @cell_magic("cfai")
     def cfai_cell(self, line, cell):
         """Send the cell to a Workers AI model and stream the answer into the output.
@@ -137,9 +145,32 @@ class CfaiMagics(Magics, Settings):
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out needs a variable name, not {args.out!r}")
         try:
-            return self._ask(args, cell)
+            return self._map(args, cell) if args.map else self._ask(args, cell)
         except CfaiError as err:
             raise one_line(err) from None
+
+    def _map(self, args, cell):
+        from .batch import map as run_map
+        from .parsing import MISSING, lookup
+        if args.new or args.once or args.chat != "default" or args.no_stream:
+            raise UsageError("--map sends each row on its own: --chat, --new, --once and "
+                             "--no-stream do not apply")
+        if args.format == "code":
+            raise UsageError("--map answers go to --out, not into new cells: use -f markdown, "
+                             "text or json")
+        rows = lookup(args.map, self.shell.user_ns) if args.map[:1].isidentifier() else MISSING
+        if rows is MISSING:
+            raise UsageError(f"--map needs a variable holding the rows (like df or "
+                             f"df.reviews); {args.map!r} is not one")
+        values = run_map(cell, rows, model=args.model, system=args.system,
+                         max_tokens=args.max_tokens, temperature=args.temperature,
+                         top_p=args.top_p, top_k=args.top_k, seed=args.seed,
+                         reasoning=args.reasoning, no_think=args.no_think,
+                         json_mode=args.format == "json", concurrency=args.concurrency,
+                         cache=args.cache, batch_api=args.batch_api, no_vars=args.no_vars,
+                         session=self.session, namespace=self.shell.user_ns, mode=self._mode())
+        if args.out:
+            self.shell.user_ns[args.out] = values
 
     def _ask(self, args, cell):
         session = self.session
@@ -150,8 +181,12 @@ class CfaiMagics(Magics, Settings):
                   "reasoning_effort": args.reasoning}
         if args.no_think:
             params.update(no_think(model.id))
+        stream = not args.no_stream
+        if args.format == "json" and (model.json_mode or session.wire.ANY_MODEL):
+            params["response_format"] = dict(JSON_OBJECT)   # JSON mode (it does not stream)
+            stream = False
         ask = turn.Ask(model, parsed, params, chat=args.chat, once=args.once, new=args.new,
-                       system=args.system, cell_id=self._cell_id(), stream=not args.no_stream)
+                       system=args.system, cell_id=self._cell_id(), stream=stream)
         prepared = turn.prepare(session, ask)
         notices = list(prepared.notices)
         note = self._backend_notice()

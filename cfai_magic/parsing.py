@@ -25,7 +25,7 @@ _PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\]
 _FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\]")
 _ROLE_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:[ \t]?(.*)$")
-_MISSING = object()
+_MISSING = MISSING = object()   # what lookup() gives for a name it cannot find
 
 
 @dataclass

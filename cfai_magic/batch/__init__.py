@@ -131,7 +131,12 @@ def _user_namespace() -> dict:
     return shell.user_ns if shell is not None else {}
 
 
+last: Batch | None = None            # the last batch of this process (also _cfai_batch)
+
+
 def _publish(batch: Batch) -> None:
+    global last
+    last = batch
     try:
         from IPython import get_ipython
         shell = get_ipython()

@@ -27,8 +27,9 @@ def request_id(value) -> str:
     return value
 
 
-def chunks(items: list[dict], limit: int = MAX_BYTES) -> list[list[int]]:
+def chunks(items: list[dict], limit: int | None = None) -> list[list[int]]:
     """Positions of ``items`` grouped so each group's JSON stays under ``limit`` bytes."""
+    limit = limit or MAX_BYTES
     groups, size = [[]], 2
     for i, item in enumerate(items):
         n = len(json.dumps(item, separators=(",", ":")).encode()) + 1

@@ -144,6 +144,9 @@ class Transport:
         if isinstance(err, RateLimited):
             if err.code not in (None, 3040) or limited >= self.rate_limit_retries:
                 return None
+            after = getattr(err, "retry_after", None)
+            if after is not None and after <= self.max_retry_after:
+                return after * random.uniform(1.0, 1.1)     # the server said when
             return self.delay(limited, err)
         return None if faults >= self.max_retries else self.delay(faults, err)
 

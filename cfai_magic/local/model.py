@@ -7,6 +7,8 @@ a ``prompt`` is one user turn unless ``raw`` is true, when it is continued as it
 """
 from __future__ import annotations
 
+import json
+
 import os
 import time
 
@@ -69,10 +71,19 @@ class LocalModel:
             return body["prompt"], []
         return transcript([{"role": "user", "content": body["prompt"]}]), TURN_STOPS
 
+    def grammar(self, schema: dict | None):
+        """A grammar that only lets JSON through: any object, or one matching ``schema``."""
+        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import JSON_GBNF
+        if schema:
+            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+
     def generate(self, text: str, *, max_tokens: int, stop: list[str], temperature=None,
                  top_p=None, top_k=None, seed=None, repetition_penalty=None,
-                 frequency_penalty=None, presence_penalty=None):
-        """Yield (piece, finish_reason) as tokens are sampled; close the generator to stop."""
+                 frequency_penalty=None, presence_penalty=None, grammar=None):
+        """Yield (piece, finish_reason) as tokens are sampled; close the generator to stop.
+        ``grammar`` (from :meth:`grammar`) constrains the text: JSON mode."""
         kw = dict(max_tokens=max_tokens, stop=stop, stream=True,
                   temperature=0.6 if temperature is None else float(temperature),
                   top_p=0.9 if top_p is None else float(top_p),
@@ -82,6 +93,8 @@ class LocalModel:
                   presence_penalty=float(presence_penalty or 0.0))
         if seed is not None:
             kw["seed"] = int(seed)
+        if grammar is not None:
+            kw["grammar"] = grammar
         # Evaluate the whole prompt every time. Reusing the cached prefix of the last request
         # is faster, but changes the floating-point path, and with it the sampled text: the
         # same seed must give the same answer whatever was asked before.

@@ -144,6 +144,12 @@ class LocalBackend:
 
     def _answer(self, request, handler, text, stops, max_tokens, n_prompt) -> None:
         params = {k: request.body[k] for k in SAMPLING if k in request.body}
+        fmt = request.body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+            try:
+                params["grammar"] = self.model.grammar(json_schema(fmt))
+            except Exception as err:           # llama.cpp cannot turn this schema into rules
+                raise ApiError(400, 5004, f"JSON Mode couldn't be met: {err}") from None
         stream = request.stream
         wire = ChatWire(request) if request.kind == "chat" else LegacyWire()
         pieces: list[str] = []
@@ -186,6 +192,15 @@ class LocalBackend:
             handler.end_stream()
         else:
             handler.send_json(200, wire.whole(answer, usage, finish))
+
+
+def json_schema(fmt: dict) -> dict | None:
+    """The schema of a ``response_format``: Workers AI's (the schema itself) or OpenAI's
+    (``{"name", "schema"}``); None for ``json_object``."""
+    schema = fmt.get("json_schema") if fmt.get("type") == "json_schema" else None
+    if isinstance(schema, dict) and isinstance(schema.get("schema"), dict):
+        return schema["schema"]
+    return schema if isinstance(schema, dict) else None
 
 
 class LegacyWire:
