@@ -1,0 +1,69 @@
+"""cfai_magic.map in a real kernel: an interrupt returns at once with what was answered, the
+same call then sends only the rest, and cache=PATH outlives the kernel."""
+import re
+import threading
+import time
+
+import pytest
+
+from cfai_magic.testing import Reply
+from kernelkit import Kernel, stdout
+
+pytestmark = pytest.mark.kernel
+ROWS = "rows = [f'r{i}' for i in range(40)]"
+CALL = "out = cfai_magic.map('Q {row}', rows, model='llama3', concurrency=2)"
+
+
+def runs(fake):
+    return [r for r in fake.requests if r.kind == "run"]
+
+
+def test_interrupt_returns_within_a_second_and_a_rerun_sends_only_the_rest(kernel,
+                                                                          fake_workers_ai):
+    fake = fake_workers_ai
+    fake.default = lambda req: Reply(text=f"A:{req.input_text}", delay=0.1)
+    kernel.run(f"import cfai_magic\n{ROWS}")
+    sent = {}
+
+    def interrupt_after_some_rows(msg):
+        if len(runs(fake)) >= 8 and "at" not in sent:
+            sent["at"] = time.monotonic()
+            threading.Thread(target=kernel.km.interrupt_kernel).start()
+
+    messages, reply = kernel.collect(kernel.send(CALL), on_message=interrupt_after_some_rows)
+    assert "at" in sent, "the interrupt was never sent"
+    assert reply["content"]["status"] == "ok"            # the batch returns, it does not fail
+    assert reply["received"] - sent["at"] < 1.0
+    printed = stdout(messages)
+    assert "Interrupted: the answered rows are kept" in printed
+    answered = int(re.search(r"(\d+) answered", printed).group(1))
+    assert 4 <= answered < 40
+    assert kernel.value("sum(v is not None for v in out)") == str(answered)
+    fake.reset()
+    messages, _ = kernel.run(CALL)
+    kept = int(re.search(r"\((\d+) kept from before\)", stdout(messages)).group(1))
+    assert kept >= answered
+    assert len(runs(fake)) == 40 - kept                  # only the rows without an answer
+    assert kernel.value("out == [f'A:Q r{i}' for i in range(40)]") == "True"
+
+
+def test_cache_file_outlives_a_kernel_restart(fake_workers_ai, tmp_path):
+    fake = fake_workers_ai
+    code = (f"import cfai_magic\n{ROWS}\nout = cfai_magic.map('Q {{row}}', rows[:6], "
+            f"model='llama3', cache='answers.jsonl')")
+    first = Kernel(fake.env(), cwd=str(tmp_path))
+    try:
+        first.run(code)
+        assert first.value("len([v for v in out if v])") == "6"
+    finally:
+        first.close()
+    assert len(runs(fake)) == 6
+    fake.reset()
+    second = Kernel(fake.env(), cwd=str(tmp_path))
+    try:
+        messages, _ = second.run(code)
+        assert "6 kept from before" in stdout(messages)
+        assert second.value("out == [f'Echo: Q r{i}' for i in range(6)]") == "True"
+    finally:
+        second.close()
+    assert runs(fake) == []
