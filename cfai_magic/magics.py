@@ -15,7 +15,7 @@ from .catalog import no_think
 from .client.protocols import PROTOCOLS
 from .batch.schema import JSON_OBJECT
 from .parsing import parse_cell
-from .render import StreamRenderer, answer_code, answer_json
+from .render import StreamRenderer, answer_code, answer_json, display_mode
 from .session import Session
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -224,9 +224,7 @@ class CfaiMagics(Magics, Settings):
             return None
 
     def _mode(self) -> str:
-        if self.display_mode != "auto":
-            return self.display_mode
-        return "print" if type(self.shell).__name__ == "TerminalInteractiveShell" else "rich"
+        return display_mode(self.display_mode, self.shell)
 
     def _backend_notice(self) -> str | None:
         cassette = self.session.cassette

@@ -25,6 +25,16 @@ LIVE_TAIL = 16 * 1024
 PLAIN_LIMIT = 1024 * 1024   # past this, the final display is plain text (Markdown would freeze)
 
 
+def display_mode(setting: str, shell) -> str:
+    """The display mode in use: the setting, or for ``auto`` plain printing in a terminal (or
+    with no IPython) and rich output in a notebook."""
+    if setting != "auto":
+        return setting
+    if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
+        return "print"
+    return "rich"
+
+
 def live_text(answer) -> str:
     """What a streaming update shows: the whole text while it is short, then a note and its
     tail, so an update costs the same at 10 kB and at 10 MB."""

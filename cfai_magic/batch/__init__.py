@@ -33,6 +33,7 @@ class Batch:
         self.summary, self.stopped, self.interrupted = line, stopped, interrupted
         self.stats = run.stats
         self.values = [run.values.get(i) for i in range(len(table))]
+        run.jobs = []                  # the prepared requests are not needed any more
 
     def __repr__(self) -> str:
         return self.summary
@@ -122,12 +123,16 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     return table.shape(batch.values)
 
 
-def _user_namespace() -> dict:
+def _shell():
     try:
         from IPython import get_ipython
-        shell = get_ipython()
     except ImportError:
-        shell = None
+        return None
+    return get_ipython()
+
+
+def _user_namespace() -> dict:
+    shell = _shell()
     return shell.user_ns if shell is not None else {}
 
 
@@ -137,11 +142,7 @@ last: Batch | None = None            # the last batch of this process (also _cfa
 def _publish(batch: Batch) -> None:
     global last
     last = batch
-    try:
-        from IPython import get_ipython
-        shell = get_ipython()
-    except ImportError:
-        shell = None
+    shell = _shell()
     if shell is not None:
         shell.user_ns["_cfai_batch"] = batch
 
@@ -215,15 +216,5 @@ def _watch(run: Run, mode: str, replayed: bool, poll: float = 0.2):
 
 
 def _mode(session) -> str:
-    settings = session.settings
-    chosen = getattr(settings, "display_mode", "auto")
-    if chosen != "auto":
-        return chosen
-    try:
-        from IPython import get_ipython
-        shell = get_ipython()
-    except ImportError:
-        shell = None
-    if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
-        return "print"
-    return "rich"
+    from ..render import display_mode
+    return display_mode(getattr(session.settings, "display_mode", "auto"), _shell())
