@@ -67,3 +67,23 @@ def test_cache_file_outlives_a_kernel_restart(fake_workers_ai, tmp_path):
     finally:
         second.close()
     assert runs(fake) == []
+
+
+def test_the_progress_bar_is_a_widget_with_rows_failures_and_tokens(kernel, fake_workers_ai):
+    fake_workers_ai.enqueue(status=400, code=5004, message="Invalid input")
+    kernel.run("import cfai_magic")
+    messages, reply = kernel.run("out = cfai_magic.map('Q {row}', ['a', 'b', 'c'], "
+                                 "model='llama3', concurrency=1)")
+    assert reply["content"]["status"] == "ok"
+    state = {}
+    for m in messages:
+        if m["msg_type"] in ("comm_open", "comm_msg"):
+            data = m["content"]["data"]
+            state.setdefault(m["content"]["comm_id"], {}).update(data.get("state", {}))
+    bars = [s for s in state.values() if s.get("_model_name") in ("FloatProgressModel",
+                                                                    "IntProgressModel")]
+    assert bars and bars[-1]["value"] == 3 and bars[-1]["max"] == 3
+    texts = " ".join(str(s.get("value", "")) for s in state.values()
+                     if s.get("_model_name") == "HTMLModel").replace("\u2007", " ")
+    assert "1 failed" in texts and "tokens" in texts and "3/3" in texts
+    assert "cfai map: 3 rows · 2 answered · 1 failed" in stdout(messages)
