@@ -181,8 +181,8 @@ def _direct(session, spec, run: Run, concurrency, rate, mode):
     client = session.client(print)
     spec = session.vet(spec, client)
     total = run.stats.total
-    if total >= BIG_JOB and spec.batch and client.backend in ("cloudflare", "gateway") \
-            and session.once("batch-api"):
+    if total >= BIG_JOB and spec.batch and client.protocol.NAME == "workers-ai" \
+            and client.label not in ("local", "cassette") and session.once("batch-api"):
         print(f"{total:,} rows: {spec.id} takes Cloudflare's Batch API, which runs them on "
               "Cloudflare's queue (pass batch_api=True)")
     run.workers = max(1, min(concurrency or default_workers(client), len(run.jobs) or 1))
@@ -190,7 +190,7 @@ def _direct(session, spec, run: Run, concurrency, rate, mode):
     transport.pool(run.workers)
     per_minute = default_rate(client) if rate == "auto" else rate
     saved = transport.limiter, transport.rate_limit_retries
-    transport.limiter = Limiter(per_minute)
+    transport.limiter = saved[0] or Limiter(per_minute)     # a batch already running: share
     transport.rate_limit_retries = RATE_LIMIT_RETRIES
     try:
         return _watch(run, mode, client.label == "cassette")

@@ -14,6 +14,13 @@ from .. import turn
 from ..errors import CfaiError, QuotaExceeded
 from ..usage import cost_of
 
+FIRST_FAILURES = 5        # failed rows, none answered yet, before a batch stops trying
+
+
+def _first_failures(err: CfaiError) -> CfaiError:
+    return CfaiError(f"the first {FIRST_FAILURES} rows sent all failed, the last with: {err}",
+                     hint="Fix that and run the same call again")
+
 
 class NullSink:
     """A batch shows progress, not each answer."""
@@ -139,6 +146,9 @@ class Run:
                 self.stopped = self.stopped or answer.error
         elif answer.error is not None and not self.cancel.is_set():
             self.failed(job.index, str(answer.error))
+            with self._lock:          # the same fault on every row: say so, do not send them all
+                if not self.stats.answered and self.stats.failed >= FIRST_FAILURES:
+                    self.stopped = self.stopped or _first_failures(answer.error)
 
     def done(self, job: Job, answer) -> None:
         """A complete answer: kept (even after Stop: it was paid for), and the row's value."""

@@ -170,3 +170,23 @@ def test_a_token_the_server_echoes_is_not_in_the_errors(session, fake):
     run_map(session, "{row}", ["a"])
     errors = cfai_magic.batch.last.errors
     assert fake.token not in errors.to_string() and "********" in errors["error"][0]
+
+
+def test_the_same_fault_on_the_first_rows_stops_the_batch(session, fake, capsys):
+    fake.default = lambda req: Reply(status=500, message="engine refuses response_format")
+    session.settings.max_retries = 0
+    out = run_map(session, "{row}", [f"r{i}" for i in range(50)], concurrency=1)
+    assert out == [None] * 50
+    assert len(runs(fake)) == 5
+    printed = capsys.readouterr().out
+    assert "Stopped: the first 5 rows sent all failed" in printed and "45 not sent" in printed
+
+
+def test_a_big_job_on_a_batch_model_is_offered_the_batch_api(session, fake, capsys,
+                                                              monkeypatch):
+    import cfai_magic.batch as batch
+    monkeypatch.setattr(batch, "BIG_JOB", 10)
+    run_map(session, "{row}", [f"r{i}" for i in range(12)], model="gemma4")
+    assert "takes Cloudflare's Batch API" in capsys.readouterr().out
+    run_map(session, "{row}", [f"s{i}" for i in range(12)], model="gemma4")
+    assert "Batch API" not in capsys.readouterr().out        # said once

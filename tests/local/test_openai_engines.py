@@ -151,3 +151,24 @@ def test_cfai_cells_on_llama_cpp_server(engine_kernel, llama_server):
     _, reply = k.run("%%cfai -m gemma-3-270m\nhi")
     assert reply["content"]["ename"] == "AuthError"
     assert len(reply["content"]["traceback"]) == 1
+
+
+def test_map_on_llama_cpp_server(llama_server, monkeypatch):
+    """A batch on an OpenAI-compatible engine nobody here wrote: every row answered, in order.
+    (Structured output is shown on the embedded backend: this engine refuses OpenAI's
+    ``json_schema`` response_format, taking only ``text`` and ``json_object``.)"""
+    import cfai_magic
+    from cfai_magic.session import Session
+    monkeypatch.setenv("OPENAI_API_KEY", ENGINE_KEY)
+    session = Session()
+    session.set_backend(llama_server, "openai")
+    rows = ["a cow", "a horse", "a duck"]
+    out = cfai_magic.map("In one sentence, what is {row}?", rows, session=session, namespace={},
+                         model="gemma-3-270m", max_tokens=16, temperature=0, mode="final")
+    assert len(out) == 3 and all(isinstance(o, str) and o.strip() for o in out), out
+    again = cfai_magic.map("In one sentence, what is {row}?", list(reversed(rows)),
+                           session=session, namespace={}, model="gemma-3-270m", max_tokens=16,
+                           temperature=0, mode="final")
+    assert again == list(reversed(out))        # kept by request, so nothing was sent again
+    assert cfai_magic.batch.last.stats.before == 3
+    session._drop_client()
