@@ -13,7 +13,6 @@ from .config import Settings
 from .errors import CfaiError, Interrupted
 from .catalog import no_think
 from .client.protocols import PROTOCOLS
-from .batch.schema import JSON_OBJECT
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json, display_mode
 from .session import Session
@@ -183,6 +182,7 @@ class CfaiMagics(Magics, Settings):
             params.update(no_think(model.id))
         stream = not args.no_stream
         if args.format == "json" and (model.json_mode or session.wire.ANY_MODEL):
+            from .batch.schema import JSON_OBJECT
             params["response_format"] = dict(JSON_OBJECT)   # JSON mode (it does not stream)
             stream = False
         ask = turn.Ask(model, parsed, params, chat=args.chat, once=args.once, new=args.new,
