@@ -125,7 +125,8 @@ class CfaiMagics(Magics, Settings):
     @argument("--no-vars", action="store_true", help="send {name} fields as written")
     @argument("--map", metavar="ROWS",
               help="send the cell once per row of this variable (a list, a Series, a list of "
-                   "dicts or a DataFrame: {column} fields); the answers go to --out, in order")
+                   "dicts or a DataFrame: {column} fields); the answers go to --out (and "
+                   "_cfai_batch.values), in order")
     @argument("--cache", metavar="PATH", help="with --map: keep the answers in this file too")
     @argument("--concurrency", type=int, metavar="N", help="with --map: requests at once")
     @argument("--batch-api", action="store_true",

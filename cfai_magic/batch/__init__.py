@@ -25,8 +25,8 @@ BIG_JOB = 1000                       # rows from which the Batch API is suggeste
 
 
 class Batch:
-    """What a batch did: ``.results`` in input order, ``.errors`` (a table of failed rows),
-    ``.summary``, ``.stats``. The last one is ``_cfai_batch`` in the notebook."""
+    """What a batch did: ``.values`` (the answers in input order), ``.errors`` (a table of the
+    failed rows), ``.summary``, ``.stats``. The last one is ``_cfai_batch`` in the notebook."""
 
     def __init__(self, table: Rows, run: Run, line: str, stopped=None, interrupted=False):
         self._table, self._run = table, run
