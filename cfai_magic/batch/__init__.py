@@ -100,9 +100,8 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     if cache is not None:
         store.use_file(cache)
     from .queue import QueuedRun
-    run = (QueuedRun if batch_api else Run)(session, [], workers=1, store=store,
+    run = (QueuedRun if batch_api else Run)(session, store=store, total=len(jobs),
                                             take=shape.parse if shape else str)
-    run.stats.total = len(jobs)
     for job in jobs:
         kept = store.get(job.key) if job.key else None
         if kept and "text" in kept:

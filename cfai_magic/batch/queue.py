@@ -132,12 +132,11 @@ class QueuedRun(Run):
 
     def _answer(self, job: Job, result) -> None:
         client = self.client
-        answer = Answer(self.spec.id, job.prepared.request, stream=False)
 
-        def opener(a):
+        def opener(a):                          # the answer came in the poll's responses
             a.opened(None, client.backend, None, False)
             return client.protocol.Decoder().whole({"result": result}), iter(())
-        answer._opener = opener
+        answer = Answer(self.spec.id, job.prepared.request, stream=False, opener=opener)
         try:
             answer.consume()
             turn.check_text(answer)

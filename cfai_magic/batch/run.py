@@ -72,15 +72,17 @@ class Stats:
 
 
 class Run:
-    def __init__(self, session, jobs: list[Job], *, workers: int, store, take):
-        """``take(job, answer)`` turns a complete answer into the row's value (or raises
-        ValueError for an answer that does not parse)."""
-        self.session, self.jobs, self.store, self.take = session, jobs, store, take
-        self.workers = max(1, min(workers, len(jobs) or 1))
+    def __init__(self, session, *, store, take, total: int):
+        """``take(text)`` turns a complete answer into the row's value (or raises ValueError
+        for an answer that does not parse). ``jobs`` are the rows to send, ``workers`` the
+        threads that send them (set before :meth:`start`)."""
+        self.session, self.store, self.take = session, store, take
+        self.jobs: list[Job] = []
+        self.workers = 1
         self.values: dict[int, object] = {}
         self.errors: dict[int, str] = {}
         self.texts: dict[int, str] = {}        # the text of an answer that did not parse
-        self.stats = Stats(total=len(jobs))
+        self.stats = Stats(total=total)
         self.cancel = threading.Event()
         self.finished = threading.Event()
         self.stopped: CfaiError | None = None  # why the batch stopped before its end

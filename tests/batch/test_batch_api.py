@@ -66,7 +66,7 @@ def test_answers_map_back_by_reference_whatever_their_order(session):
     class Store(dict):
         def put(self, k, v):
             self[k] = v
-    run = queue.QueuedRun(session, [], workers=1, store=Store(), take=str)
+    run = queue.QueuedRun(session, store=Store(), take=str, total=3)
     run.client = session.client()
     run.spec = session.resolve(LLAMA)
     from cfai_magic import turn
