@@ -11,7 +11,6 @@ from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_ar
 from . import turn
 from .config import Settings
 from .errors import CfaiError, Interrupted
-from .catalog import no_think
 from .client.protocols import PROTOCOLS
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json, display_mode
@@ -176,11 +175,9 @@ class CfaiMagics(Magics, Settings):
         session = self.session
         model = session.resolve(args.model or session.model)
         parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars)
-        params = {"max_tokens": args.max_tokens, "temperature": args.temperature,
-                  "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed,
-                  "reasoning_effort": args.reasoning}
-        if args.no_think:
-            params.update(no_think(model.id))
+        params = turn.params(model.id, max_tokens=args.max_tokens,
+                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                             seed=args.seed, reasoning=args.reasoning, no_think=args.no_think)
         stream = not args.no_stream
         if args.format == "json" and (model.json_mode or session.wire.ANY_MODEL):
             from .batch.schema import JSON_OBJECT

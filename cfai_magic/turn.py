@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .catalog import Model
+from .catalog import no_think as no_think_params
 from .client.answer import Answer
 from .errors import CfaiError, EmptyAnswer, Unexpected
 from .parsing import Parsed
@@ -42,6 +43,16 @@ class Prepared:
     @property
     def notices(self) -> list[str]:
         return self.plan.notices if self.plan else []
+
+
+def params(model_id: str, *, max_tokens=None, temperature=None, top_p=None, top_k=None,
+           seed=None, reasoning=None, no_think=False) -> dict:
+    """The request parameters of a cell's (or a batch's) flags."""
+    out = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+           "top_k": top_k, "seed": seed, "reasoning_effort": reasoning}
+    if no_think:
+        out.update(no_think_params(model_id))
+    return out
 
 
 def prepare(session, ask: Ask) -> Prepared:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import ChainMap
 
 from .. import turn
-from ..catalog import no_think as no_think_params
 from ..errors import CfaiError, InputError
 from ..parsing import field_names, parse_cell
 from .pace import Limiter
@@ -85,10 +84,8 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     shape = Schema(schema) if schema is not None else Schema.any() if json_mode else None
     if columns and (shape is None or not shape.names):
         raise InputError("columns=True needs schema= with properties (they become the columns)")
-    params = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
-              "top_k": top_k, "seed": seed, "reasoning_effort": reasoning}
-    if no_think:
-        params.update(no_think_params(spec.id))
+    params = turn.params(spec.id, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                         top_k=top_k, seed=seed, reasoning=reasoning, no_think=no_think)
     if shape is not None:
         if spec.json_mode or session.wire.ANY_MODEL:
             params["response_format"] = shape.response_format()

@@ -15,7 +15,6 @@ class Limiter:
         self._next = 0.0             # when the next request may go
         self._paused_until = 0.0
         self.sent = 0
-        self.pauses = 0
         self.first = None            # when the first request went (for the achieved rate)
         self.last = None
 
@@ -42,7 +41,6 @@ class Limiter:
     def pause(self, seconds: float) -> None:
         """Nobody sends for ``seconds`` from now."""
         with self._lock:
-            self.pauses += 1
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def rate(self) -> float | None:

@@ -66,10 +66,6 @@ class Answers:
                 self._file.write(json.dumps({"key": k, **value}) + "\n")
                 self._file.flush()
 
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-
     def _close(self) -> None:
         if self._file is not None:
             self._file.close()
