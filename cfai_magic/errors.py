@@ -27,6 +27,8 @@
 """
 from __future__ import annotations
 
+from .safe import plain
+
 __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
     "AuthError", "ModelNotFound", "ModelRetired", "PlanRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
@@ -42,7 +44,7 @@ class CfaiError(Exception):
 
     def __init__(self, message: str, *, hint: str | None = None, status: int | None = None,
                  code: int | None = None):
-        self.message = " ".join(str(message).split())
+        self.message = " ".join(plain(message).split())     # a server's words: no escapes
         self.status = status
         self.code = code
         if hint is not None:
@@ -56,7 +58,7 @@ class CfaiError(Exception):
         if self.code:
             where.append(f"code {self.code}")
         text = self.message + (f" ({', '.join(where)})" if where else "")
-        return f"{text}. {self.hint}" if self.hint else text
+        return plain(f"{text}. {self.hint}" if self.hint else text)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

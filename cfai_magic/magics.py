@@ -8,7 +8,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
 
-from . import turn
+from . import safe, turn
 from .config import Settings
 from .errors import CfaiError, Interrupted
 from .client.protocols import PROTOCOLS
@@ -20,10 +20,16 @@ FORMATS = ("markdown", "text", "code", "json")
 
 
 def one_line(err: CfaiError) -> CfaiError:
-    """Make IPython show ``err`` as one red line instead of a traceback."""
-    line = f"\x1b[0;31m{type(err).__name__}: {err}\x1b[0m"
+    """Make IPython show ``err`` as one red line instead of a traceback (our colour codes
+    only: the message went through the door)."""
+    line = f"\x1b[0;31m{type(err).__name__}: {safe.plain(err)}\x1b[0m"
     err._render_traceback_ = lambda: [line]
     return err
+
+
+def say(text: str) -> None:
+    """Print a line that may hold untrusted text (names, roles, a server's words)."""
+    print(safe.plain(text))
 
 
 def _parse(parser, line: str):
@@ -208,7 +214,7 @@ class CfaiMagics(Magics, Settings):
             try:
                 value = answer_json(text)
             except ValueError:
-                print("The answer is not valid JSON; --out holds the text.")
+                say("The answer is not valid JSON; --out holds the text.")
         if args.out:
             self.shell.user_ns[args.out] = value
         if args.format == "code":
@@ -248,7 +254,7 @@ class CfaiMagics(Magics, Settings):
 
     def _status(self):
         s = self.session
-        print(f"model {s.model} · backend {s.backend} · chats: {', '.join(s.store.names()) or '-'}"
+        say(f"model {s.model} · backend {s.backend} · chats: {', '.join(s.store.names()) or '-'}"
               "  (%cfai? for the commands)")
 
     def _cmd_model(self, args):
@@ -256,7 +262,8 @@ class CfaiMagics(Magics, Settings):
             self.session.model = args.name
         model = self.session.resolve(self.session.model)
         how = "" if self.session.settings.default_model else " (automatic for this backend)"
-        print(f"Default model: {model.id}{how} · {model.summary()}")
+        say(f"Default model: {model.id}{how} · {model.summary()}"
+            + (f"\n  {model.description}" if model.description else ""))
 
     def _cmd_models(self, args):
         from IPython.display import display
@@ -264,7 +271,7 @@ class CfaiMagics(Magics, Settings):
         from .tables import ModelTable
         catalog = self.session.catalog
         if args.refresh and not catalog.refresh(self.session.client()):
-            print("Could not reach the model list; showing the built-in table.")
+            say("Could not reach the model list; showing the built-in table.")
         text = (args.text or "").lower()
         try:
             current = self.session.resolve(self.session.model).id     # an alias is starred too
@@ -273,55 +280,55 @@ class CfaiMagics(Magics, Settings):
         display(ModelTable([m for m in catalog if text in m.id.lower()], current))
 
     def _cmd_usage(self, args):
-        print(self.session.ledger.report())
+        say(self.session.ledger.report())
 
     def _cmd_history(self, args):
         if args.name not in self.session.store:
-            print(f"No conversation named {args.name!r} (%cfai chats lists them).")
+            say(f"No conversation named {args.name!r} (%cfai chats lists them).")
             return
         messages = self.session.store.get(args.name).messages()
         if not messages:
-            print(f"The conversation {args.name!r} is empty.")
+            say(f"The conversation {args.name!r} is empty.")
         for m in messages:
-            print(f"{m['role']}: {m['content']}")
+            say(f"{m['role']}: {m['content']}")
 
     def _cmd_reset(self, args):
         names = self.session.store.reset(None if args.all else args.name)
-        print(f"Reset: {', '.join(names) or 'nothing to reset'}.")
+        say(f"Reset: {', '.join(names) or 'nothing to reset'}.")
 
     def _cmd_chats(self, args):
         store = self.session.store
         if not store.names():
-            print("No conversations yet.")
+            say("No conversations yet.")
         for name in store.names():
-            print(f"{name}: {len(store.get(name).turns)} turns")
+            say(f"{name}: {len(store.get(name).turns)} turns")
 
     def _cmd_save(self, args):
         path = self.session.store.save(args.file)
-        print(f"Saved {len(self.session.store.names())} conversations to {_shown(path)}")
+        say(f"Saved {len(self.session.store.names())} conversations to {_shown(path)}")
 
     def _cmd_load(self, args):
         path, names = self.session.store.load(args.file)
-        print(f"Loaded {', '.join(names) or 'no conversations'} from {_shown(path)}")
+        say(f"Loaded {', '.join(names) or 'no conversations'} from {_shown(path)}")
 
     def _cmd_login(self, args):
         account = getpass.getpass("Cloudflare account id (hidden): ")
         token = getpass.getpass("Cloudflare API token (hidden): ")
         if not token.strip():
-            print("No token given; nothing changed.")
+            say("No token given; nothing changed.")
             return
         self.session.login(account, token)
-        print("Credentials set for this kernel only (not saved anywhere).")
+        say("Credentials set for this kernel only (not saved anywhere).")
 
     def _cmd_config(self, args):
         for key, value in self.session.describe().items():
-            print(f"{key:18} {value}")
+            say(f"{key:18} {value}")
 
     def _cmd_backend(self, args):
         if args.name or args.protocol:
             self.session.set_backend(args.name or self.session.backend, args.protocol)
         protocol = self.session.protocol
-        print(f"Backend: {self.session.backend}"
+        say(f"Backend: {self.session.backend}"
               + (f" (protocol {protocol})" if protocol != "workers-ai" else ""))
 
     def _cmd_panel(self, args):
@@ -336,7 +343,7 @@ class CfaiMagics(Magics, Settings):
             last = self.shell.user_ns.get("_cfai")
             code = answer_code(last) if last else None
         if not code:
-            print("No answer yet: run a %%cfai cell or pick an answer in the panel first.")
+            say("No answer yet: run a %%cfai cell or pick an answer in the panel first.")
             return
         self.session.pending_code = None
         self.shell.set_next_input(code, replace=False)
@@ -344,18 +351,18 @@ class CfaiMagics(Magics, Settings):
     def _cmd_record(self, args):
         from .cassette import Cassette
         self.session.cassette = Cassette(args.path, "record")
-        print(f"Recording answers into {args.path}")
+        say(f"Recording answers into {args.path}")
 
     def _cmd_replay(self, args):
         from .cassette import Cassette
         self.session.cassette = Cassette(args.path, "auto" if args.auto else "replay")
-        print(f"Replaying answers from {args.path}"
+        say(f"Replaying answers from {args.path}"
               + (", recording what it lacks" if args.auto else " (no network)"))
 
     def _cmd_cassette(self, args):
         if args.state == "off":
             self.session.cassette = None
-        print(f"Cassette: {self.session.cassette or 'off'}")
+        say(f"Cassette: {self.session.cassette or 'off'}")
 
     # completion -------------------------------------------------------------------------------
     def completions(self, text_until_cursor: str) -> tuple[str, list[str]] | None:

@@ -2,13 +2,15 @@
 
 Rich mode (a kernel): one display_id; at most ``updates_per_second`` updates while streaming,
 then one final update with the whole answer and a compact footer; the final output's metadata
-(``cfai``) names the model, parameters, usage and backend. Print mode (terminal IPython): chunks
-are printed as they come. Final mode (batch runs: tools such as nbval that ignore display
+(``cfai``) names the model, parameters, usage and backend. The answer is untrusted: it is shown
+as ``text/html`` made by the one door (safe.py: Markdown rendered, raw HTML shown as text, the
+result sanitized) and ``text/plain`` without control characters, never as raw Markdown
+(JupyterLab renders a running session's Markdown outputs unsanitized). Print mode (terminal
+IPython): chunks are printed as they come. Final mode (batch runs: tools such as nbval that ignore display
 updates): nothing until the answer is complete, then the same final output as rich mode.
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
@@ -16,6 +18,7 @@ import uuid
 
 from IPython.display import display
 
+from . import safe
 from .client.events import Reasoning, Text
 from .usage import money
 
@@ -83,15 +86,32 @@ def footer_tokens(usage: dict | None, counted: int) -> str:
 
 
 def reasoning_block(reasoning: str, streaming: bool) -> str:
-    """The reasoning as a collapsed, labelled HTML block, apart from the answer."""
+    """The reasoning as a collapsed, labelled HTML block, apart from the answer (its text
+    escaped: it is shown as written, never as markup)."""
     words = len(reasoning.split())
     label = f"💭 Reasoning ({words} words)"
     if streaming:
         tail = " ".join(reasoning.split()[-12:])
-        label = f"💭 Thinking… ({words} words): …{html.escape(tail)}"
-    body = html.escape(reasoning.strip())
+        label = f"💭 Thinking… ({words} words): …{safe.escape(tail)}"
+    body = safe.escape(reasoning.strip())
     return (f'<details class="cfai-reasoning"><summary>{label}</summary>\n\n'
             f'<pre style="white-space: pre-wrap">{body}</pre>\n\n</details>\n\n')
+
+
+def small(line: str) -> str:
+    """One of our notice or footer lines, its values escaped."""
+    return f'<div class="cfai-line"><sub>{safe.escape(line)}</sub></div>'
+
+
+def answer_html(notices, reasoning: str, text: str, below, streaming: bool = False) -> str:
+    """What a cell or the panel shows: notices, the reasoning block, the answer (through the
+    door), then the footer lines."""
+    parts = [small(line) for line in notices]
+    if reasoning:
+        parts.append(reasoning_block(reasoning, streaming))
+    parts.append(safe.markdown(text))
+    parts += [small(line) for line in below]
+    return "".join(parts)
 
 
 class Meter:
@@ -178,14 +198,14 @@ class StreamRenderer:
 
     def _bundle(self, footer: str, final: bool) -> dict:
         """Notices above the answer (as a terminal prints them), the reasoning apart, the
-        answer, then the footer and any notes."""
+        answer, then the footer and any notes; every untrusted part through the door."""
         text = self.text if final else live_text(self.answer)
         reasoning = self.answer.reasoning if self.answer is not None else ""
         below = [footer, *(self.answer.notes if self.answer is not None else ())]
         plain = "".join(f"{line}\n" for line in self.notices)
         if reasoning:
             plain += f"💭 reasoning: {len(reasoning.split())} words (in _cfai_answer.reasoning)\n"
-        plain += (text + "\n" if text else "") + "\n".join(below)
+        plain = safe.plain(plain + (text + "\n" if text else "") + "\n".join(below))
         if self.fmt == "text" or (final and len(text) > PLAIN_LIMIT):
             return {"text/plain": plain}
         if final and self.fmt == "json":
@@ -195,12 +215,9 @@ class StreamRenderer:
                 pass
         if self.fmt == "code" and text and "```" not in text:
             text = f"```python\n{text.strip()}\n```"         # code, not a paragraph
-        markdown = "".join(f"<sub>{line}</sub>\n\n" for line in self.notices)
-        if reasoning:
-            markdown += reasoning_block(reasoning, not final and not text)
-        markdown += (text + "\n\n" if text else "") + "\n\n".join(f"<sub>{line}</sub>"
-                                                                 for line in below)
-        return {"text/markdown": markdown, "text/plain": plain}
+        return {"text/html": answer_html(self.notices, reasoning, text, below,
+                                         streaming=not final and not text),
+                "text/plain": plain}
 
     def start(self, answer) -> None:
         self.answer = answer
@@ -242,7 +259,7 @@ class StreamRenderer:
         elif not thinking and self._thinking:
             self.printer("\x1b[0m\n", end="")
         self._thinking = thinking
-        self.printer(event.text, end="", flush=True)
+        self.printer(safe.plain(event.text), end="", flush=True)
 
     def _update(self, bundle: dict, metadata: dict | None = None) -> None:
         if self.mode == "final":
@@ -263,7 +280,8 @@ class StreamRenderer:
                 self.printer("\x1b[0m", end="")
             if state == "error" and not answer.parts:
                 return footer
-            self.printer(("\n" if answer.parts or answer.reasoning_parts else "") + footer)
+            self.printer(("\n" if answer.parts or answer.reasoning_parts else "")
+                         + safe.plain(footer))
             return footer
         if state == "error" and not answer.parts and not answer.reasoning_parts:
             if self.mode == "rich":     # nothing to keep: the error line says it

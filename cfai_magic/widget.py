@@ -12,7 +12,7 @@ import time
 
 import ipywidgets as w
 
-from . import turn
+from . import safe, turn
 from .errors import CfaiError
 from .parsing import Parsed
 from .client.events import Reasoning, Text
@@ -24,8 +24,15 @@ SHOWN_TURNS = 100      # the panel shows this many latest turns; %cfai history h
 
 
 def _bundle(text: str) -> dict:
+    """A message as an output of the widget: untrusted, so through the door (ipywidgets'
+    Output renders trusted)."""
     return {"output_type": "display_data", "metadata": {},
-            "data": {"text/markdown": text or " ", "text/plain": text}}
+            "data": {"text/html": safe.markdown(text) or " ", "text/plain": safe.plain(text)}}
+
+
+def status_line(text: str) -> str:
+    """A status line for an HTML widget: the footer, or a notice, escaped."""
+    return safe.escape(text)
 
 
 class Message(w.VBox):
@@ -38,7 +45,7 @@ class Message(w.VBox):
         self.body.add_class("cfai-message-body")
         self.thinking = w.HTML()
         self.thinking.add_class("cfai-reasoning")
-        children = [w.HTML(f"<b>{role}</b>"), self.thinking, self.body]
+        children = [w.HTML(f"<b>{safe.escape(role)}</b>"), self.thinking, self.body]
         if on_insert is not None:
             self.insert = w.Button(description="Insert as cell", icon="plus",
                                    tooltip="Put this answer's code in a new cell below")
@@ -80,11 +87,12 @@ class PanelSink:
     def start(self, answer) -> None:
         self.answer = answer
         if self.active:
-            self.panel.status.value = self.meter.status(self.model, "streaming") + " · waiting"
+            self.panel.status.value = status_line(self.meter.status(self.model, "streaming")
+                                                  + " · waiting")
 
     def waiting(self, text: str) -> None:
         if self.active:
-            self.panel.status.value = f"⏳ {self.model} · {text}"
+            self.panel.status.value = status_line(f"⏳ {self.model} · {text}")
 
     def feed(self, event) -> None:
         if type(event) not in (Text, Reasoning):
@@ -92,7 +100,7 @@ class PanelSink:
         if self.meter.tick(self.answer.size) and self.active:
             text = live_text(self.answer)
             self.message.set_text(text, self.answer.reasoning, streaming=True)
-            self.panel.status.value = self.meter.status(self.model, "streaming")
+            self.panel.status.value = status_line(self.meter.status(self.model, "streaming"))
             self.meter.sent(2 * len(text))
 
     def finish(self, answer, metadata=None, state: str | None = None) -> None:
@@ -101,9 +109,9 @@ class PanelSink:
             self.message.set_text(answer.text + ("\n\n*⏹ interrupted*"
                                                  if state == "interrupted" else ""),
                                   answer.reasoning)
-            self.panel.status.value = self.meter.status(
+            self.panel.status.value = status_line(self.meter.status(
                 self.model, state, answer.usage, backend_label(answer), answer.replayed,
-                (metadata or {}).get("cost"))
+                (metadata or {}).get("cost")))
 
 
 class ChatPanel(w.VBox):
@@ -173,10 +181,10 @@ class ChatPanel(w.VBox):
         ]
 
     def _model_options(self):
-        options = [(f"{m.id}  ({m.summary()})", m.id) for m in self.session.catalog]
+        options = [(safe.plain(f"{m.id}  ({m.summary()})"), m.id) for m in self.session.catalog]
         current = self._current_model()
         if current not in [v for _, v in options]:
-            options.append((current, current))
+            options.append((safe.plain(current), current))
         return options
 
     def _current_model(self) -> str:
@@ -188,7 +196,9 @@ class ChatPanel(w.VBox):
     def _show_limits(self) -> None:
         try:
             model = self.session.resolve(self.model.value)
-            self.limits.value = f"<small>{model.summary()}<br>{model.limits()}</small>"
+            about = f"<br>{safe.escape(model.description)}" if model.description else ""
+            self.limits.value = (f"<small>{safe.escape(model.summary())}<br>"
+                                 f"{safe.escape(model.limits())}{about}</small>")
         except CfaiError:
             self.limits.value = ""
 
@@ -233,7 +243,7 @@ class ChatPanel(w.VBox):
         if name == self.chat_name and not self.busy:
             self.render_transcript()
             turns = len(self.conversation.turns)
-            self.status.value = f"{turns} turn{'s' if turns != 1 else ''} in “{name}”"
+            self.status.value = status_line(f"{turns} turn{'s' if turns != 1 else ''} in “{name}”")
 
     # transcript -------------------------------------------------------------------------------
     @property
@@ -375,9 +385,8 @@ class ChatPanel(w.VBox):
         self.send.disabled, self.stop.disabled = False, True
 
     def show_error(self, err: CfaiError) -> None:
-        import html
         self.error.value = (f"<span style='color:var(--jp-error-color1,#c00)'>"
-                            f"{type(err).__name__}: {html.escape(str(err))}</span>")
+                            f"{type(err).__name__}: {safe.escape(str(err))}</span>")
 
     def close(self) -> None:
         self.stop_answer()

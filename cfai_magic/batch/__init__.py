@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 
-from .. import turn
+from .. import safe, turn
 from ..errors import CfaiError, InputError
 from ..parsing import field_names, parse_cell
 from .pace import Limiter
@@ -113,7 +113,7 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
         out = _direct(session, spec, run, concurrency, rate, mode)
     batch = Batch(table, run, *out)
     _publish(batch)
-    print(batch.summary)
+    print(safe.plain(batch.summary))
     if columns:
         return table.columns(batch.values, shape.names)
     return table.shape(batch.values)

@@ -104,8 +104,9 @@ class QueuedRun(Run):
                 if "responses" in result:
                     self._collect(pending.pop(rid), result["responses"])
                 else:
-                    status = str(result.get("status") or "queued")
-                    self.stats.state = f"{len(pending)} {status}"
+                    status = result.get("status")     # the server's word, shown in HTML
+                    self.stats.state = f"{len(pending)} " + \
+                        (status if status in ("queued", "running") else "waiting")
             delay = min(self.poll_max, delay * 1.5)
         self.stats.state = ""
 

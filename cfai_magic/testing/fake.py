@@ -53,6 +53,7 @@ class Reply:
     (``Content-Encoding: gzip``); ``chunked=False`` sends it without chunked framing, ending it
     by closing the connection. ``stall`` waits that long after the headers, before the first
     event. ``raw`` is a list of event payloads (strings) sent as they are, then ``[DONE]``.
+    ``headers`` are added to the answer's response headers (``X-Cfai-Served-By``, say).
     """
     text: str | None = None
     chunks: list[str] | None = None
@@ -81,6 +82,7 @@ class Reply:
     chunked: bool = True
     stall: float = 0.0
     raw: list | None = None
+    headers: dict = field(default_factory=dict)
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -263,7 +265,7 @@ class FakeWorkersAI:
             if thoughts:
                 usage["completion_tokens_details"] = {"reasoning_tokens": len(thoughts)}
         if not request.stream or reply.json_for_stream:
-            handler.send_json(200, self._whole(request, reply, dialect, usage))
+            handler.send_json(200, self._whole(request, reply, dialect, usage), reply.headers)
             return
         if reply.raw is not None:
             objs = list(reply.raw)
@@ -400,8 +402,8 @@ class FakeWorkersAI:
             events = [b"\xef\xbb\xbf" + events[0], *events[1:]] if events else []
         if reply.gzip:
             events = [gzip.compress(b"".join(events))]
-        handler.start_stream({"Content-Encoding": "gzip"} if reply.gzip else None,
-                             chunked=reply.chunked)
+        handler.start_stream({**reply.headers, **({"Content-Encoding": "gzip"} if reply.gzip
+                                                  else {})}, chunked=reply.chunked)
         if not reply.chunked:
             handler.wfile.write(b"".join(events))
             handler.drop()

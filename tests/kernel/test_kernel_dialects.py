@@ -37,17 +37,17 @@ def test_todays_answers_in_a_kernel(protocol_kernel, fake_workers_ai, flags, rep
     assert result["content"]["status"] == "ok", result["content"]
     shown = displays(messages)
     final = shown[-1]["content"]
-    md, plain = final["data"]["text/markdown"], final["data"]["text/plain"]
+    md, plain = final["data"]["text/html"], final["data"]["text/plain"]
     thought = THOUGHT if reply.dialect != "text" else ""
     if streams:                          # the text grew over several updates
-        partial = [m["content"]["data"]["text/markdown"] for m in shown[1:-1]]
+        partial = [m["content"]["data"]["text/html"] for m in shown[1:-1]]
         assert any("A cow is" in p and TEXT.strip() not in p for p in partial), len(partial)
     if thought:
         block, rest = md.split("</details>\n\n", 1)
         assert "💭 Reasoning (10 words)" in block and thought in block
-        assert rest.startswith(TEXT)
+        assert f"<p>{TEXT.strip()}</p>" in rest.split("<sub>✓")[0]
     else:
-        assert md.startswith(TEXT)
+        assert f"<p>{TEXT.strip()}</p>" in md.split("<sub>✓")[0]
     tokens = len(TEXT.split()) + (len(THOUGHT.split()) if thought else 0)
     assert f"✓ {GLM} · " in plain and f" in · {tokens} out" in plain
     if thought:
@@ -108,7 +108,7 @@ def test_interrupt_keeps_the_partial_on_both_protocols(protocol_kernel, fake_wor
     assert len(reply["content"]["traceback"]) == 1
     final = displays(messages)[-1]["content"]["data"]
     assert "⏹ interrupted" in final["text/plain"] and "💭 Reasoning (20 words)" in \
-        final["text/markdown"]
+        final["text/html"]
     assert 0 < final["text/plain"].count("tok ") < 3000
     kernel.run(f"%%cfai -m {GLM}\nnext")
     assert [m["content"] for m in fake_workers_ai.last.body["messages"]] == ["next"]

@@ -25,7 +25,9 @@ def test_stream_2500_chunks_throttled_and_exact(kernel, fake_workers_ai):
     final = shown[-1]["content"]["data"]
     assert final["text/plain"].startswith(expected + "\n✓ @cf/meta/llama-2-7b-chat-fp16 · ")
     assert " in · 2500 out · ≈$" in final["text/plain"]
-    assert final["text/markdown"].startswith(expected + "\n\n<sub>✓")
+    shown_html = final["text/html"]
+    assert "<p><strong>0</strong> <code>x{}</code> w1·é w2·é" in shown_html and "<strong>2492</strong> <code>x{}</code>" in shown_html
+    assert shown_html.rindex("<strong>2499</strong>") < shown_html.index("<sub>✓")
     digest = hashlib.sha256(expected.encode()).hexdigest()
     assert kernel.value("__import__('hashlib').sha256(_cfai.encode()).hexdigest()") == repr(digest)
     meta = shown[-1]["content"]["metadata"]["cfai"]
@@ -111,9 +113,9 @@ def test_a_10_mb_answer_ends_soon_and_sends_little(kernel, fake_workers_ai):
     assert reply["content"]["status"] == "ok"
     shown = displays(messages)
     sent = sum(len(m["content"]["data"].get("text/plain", "")) +
-               len(m["content"]["data"].get("text/markdown", "")) for m in shown)
+               len(m["content"]["data"].get("text/html", "")) for m in shown)
     assert sent < 3 * 10_000 * len(piece)
     final = shown[-1]["content"]["data"]
-    assert "text/markdown" not in final                   # plain text past 1 MB
+    assert "text/html" not in final                       # plain text past 1 MB
     assert final["text/plain"].startswith(piece * 10_000)
     assert all(len(m["content"]["data"].get("text/plain", "")) < 100_000 for m in shown[:-1])

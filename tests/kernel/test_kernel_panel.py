@@ -7,12 +7,12 @@ from kernelkit import Widgets, stdout
 pytestmark = pytest.mark.kernel
 
 
-def body_text(widgets, message_id):
-    """The Markdown shown by a transcript message (its Output child)."""
+def body_text(widgets, message_id, mime="text/plain"):
+    """What a transcript message shows (its Output child), as text or as its HTML."""
     out = [c for c in widgets.children(message_id)
            if "cfai-message-body" in widgets.state.get(c, {}).get("_dom_classes", [])]
     outputs = widgets.state[out[0]].get("outputs") or [] if out else []
-    return outputs[0]["data"]["text/markdown"] if outputs else ""
+    return outputs[0]["data"][mime] if outputs else ""
 
 
 def open_panel(kernel):
@@ -57,6 +57,8 @@ def test_panel_driven_through_comms(kernel, fake_workers_ai):
                  and ws.state[send].get("disabled") is False, on_update=record)
     final = body_text(widgets, answer(widgets))
     assert final == "".join(chunks)
+    assert body_text(widgets, answer(widgets), "text/html").endswith(
+        "<p>" + "".join(chunks).strip() + "</p>\n</div>")
     assert len(seen) >= 3 and all(final.startswith(s.strip()) for s in seen)   # it grew in place
     assert fake_workers_ai.last.body["messages"] == [
         {"role": "user", "content": "Hello from the browser"}]

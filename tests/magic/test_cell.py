@@ -15,7 +15,10 @@ def test_streams_into_one_display(ip, fake):
     ids = {o["transient"]["display_id"] for o in out.outputs}
     assert len(ids) == 1 and not out.outputs[0]["update"] and out.outputs[-1]["update"]
     final = out.final["data"]
-    assert final["text/markdown"].startswith("Hello **world**\n\n<sub>✓ @cf/meta/llama-2-7b-chat-fp16")
+    assert "text/markdown" not in final          # Markdown is rendered by us, through the door
+    answer, footer = final["text/html"].split("</div>", 1)
+    assert answer.endswith("<p>Hello <strong>world</strong></p>\n")
+    assert footer.startswith('<div class="cfai-line"><sub>✓ @cf/meta/llama-2-7b-chat-fp16')
     # 11 prompt tokens at $0.556/M and 2 answer tokens at $6.667/M: an estimate (the fake is
     # not Cloudflare), at Workers AI prices
     assert final["text/plain"].startswith("Hello **world**\n✓ @cf/meta/llama-2-7b-chat-fp16 · "
@@ -343,9 +346,12 @@ def test_notices_come_before_the_answer_and_code_is_fenced(ip, fake):
     cfai(ip, "", "one")
     fake.enqueue("def f(x):\n    return x * 2")
     out = cfai(ip, "-f code", "again")                   # a re-run: a notice
-    md, plain = out.final["data"]["text/markdown"], out.final["data"]["text/plain"]
-    assert md.startswith("<sub>Re-run: this cell's earlier turn will be replaced.</sub>\n\n"
-                         "```python\ndef f(x):\n    return x * 2\n```\n\n<sub>✓ ")
+    shown, plain = out.final["data"]["text/html"], out.final["data"]["text/plain"]
+    notice, rest = shown.split("</div>", 1)
+    assert notice == ('<div class="cfai-line"><sub>Re-run: this cell&#x27;s earlier turn will '
+                      'be replaced.</sub>')
+    assert '<pre><code class="language-python">def f(x):\n    return x * 2\n</code></pre>' in rest
+    assert rest.index("</pre>") < rest.index("<sub>✓ ")
     assert plain.startswith("Re-run: this cell's earlier turn will be replaced.\ndef f(x):")
 
 

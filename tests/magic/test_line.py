@@ -14,7 +14,8 @@ def session(ip):
 def test_model_show_and_set(ip, fake):
     out = run(ip, "%cfai model")
     assert out.stdout == ("Default model: @cf/zai-org/glm-4.7-flash (automatic for this "
-                          "backend) · 131k context · $0.0605/$0.4 per M · reasoning · tools\n")
+                          "backend) · 131k context · $0.0605/$0.4 per M · reasoning · tools\n"
+                          "  GLM-4.7-Flash: fast multilingual dialogue and tool calling\n")
     out = run(ip, "%cfai model mistral")
     assert "Default model: @cf/mistral/mistral-7b-instruct-v0.1" in out.stdout
     cfai(ip)
@@ -49,7 +50,8 @@ def test_models_lists_the_catalog(ip, fake):
     assert "paid plan" in kimi and "0.95" in kimi and "262,144" in kimi
     order = [line.split()[0] for line in lines[1:]]
     assert order.index("@cf/moonshotai/kimi-k2.6") < order.index("@cf/meta/llama-2-7b-chat-int8")
-    assert "<table" in bundle["text/html"] and "<td>@cf/openai/gpt-oss-20b</td>" in \
+    assert "<table" in bundle["text/html"] and \
+        '<td title="OpenAI gpt-oss-20b, open weights">@cf/openai/gpt-oss-20b</td>' in \
         bundle["text/html"]
     only = run(ip, "%cfai models llama-3").outputs[0]["data"]["text/plain"].splitlines()
     assert [line.split()[0] for line in only[1:]] == [

@@ -45,7 +45,7 @@ def test_send_streams_the_answer(panel, fake):
     assert body["messages"] == [{"role": "user", "content": "Hi there"}]
     assert body["max_tokens"] == 256 and body["temperature"] == 0.6 and body["stream"] is True
     out = panel.transcript.children[-1].body.outputs[0]["data"]
-    assert out["text/markdown"] == "Hello from the panel"
+    assert "text/markdown" not in out and "<p>Hello from the panel</p>" in out["text/html"]
 
 
 def test_partial_answer_shows_while_streaming_and_send_is_disabled(panel, fake):
@@ -204,7 +204,7 @@ def test_reasoning_streams_apart_in_the_panel_and_is_not_sent_back(panel, fake, 
     assert final.thinking.value.startswith('<details class="cfai-reasoning"><summary>'
                                            "💭 Reasoning (4 words)")
     assert "&lt;b&gt;bovines&lt;/b&gt;" in final.thinking.value
-    assert final.body.outputs[0]["data"]["text/markdown"] == "A cow moos."
+    assert "<p>A cow moos.</p>" in final.body.outputs[0]["data"]["text/html"]
     assert "(4 reasoning)" in panel.status.value
     panel.submit("And a bull?").join(5)
     assert "bovines" not in str(fake.last.body["messages"])

@@ -13,11 +13,11 @@ def test_reasoning_is_shown_apart_and_kept_out_of_the_answer(ip, fake):
     fake.enqueue(Reply(text="A cow is a mammal.", reasoning="The user asks <about> cows."))
     out = cfai(ip, f"-m {GLM}", "What is a cow?")
     assert out.error is None
-    md = out.final["data"]["text/markdown"]
-    block, answer = md.split("</details>\n\n", 1)
+    shown = out.final["data"]["text/html"]
+    block, answer = shown.split("</details>\n\n", 1)
     assert block.startswith('<details class="cfai-reasoning"><summary>💭 Reasoning (5 words)')
     assert "The user asks &lt;about&gt; cows." in block           # escaped, collapsed
-    assert answer.startswith("A cow is a mammal.\n\n<sub>✓ " + GLM)
+    assert "<p>A cow is a mammal.</p>" in answer.split("<sub>✓ " + GLM)[0]
     plain = out.final["data"]["text/plain"]
     assert plain.startswith("💭 reasoning: 5 words (in _cfai_answer.reasoning)\nA cow is")
     assert ip.user_ns["_cfai"] == "A cow is a mammal."
@@ -37,7 +37,7 @@ def test_reasoning_is_shown_apart_and_kept_out_of_the_answer(ip, fake):
 def test_reasoning_streams_live_before_the_answer(ip, fake):
     fake.enqueue(Reply(reasoning="one two three four five six", text="Done.", drip=0.06))
     out = cfai(ip, f"-m {GLM}")
-    live = [o["data"]["text/markdown"] for o in out.outputs[:-1] if "text/markdown" in o["data"]]
+    live = [o["data"]["text/html"] for o in out.outputs[:-1] if "text/html" in o["data"]]
     thinking = [m for m in live if "💭 Thinking…" in m]
     assert thinking, live                      # the summary grows while the model thinks
     assert "Done." not in thinking[0]
@@ -103,7 +103,7 @@ def test_reasoning_only_answer_says_the_budget_went_on_thinking(ip, fake):
     assert f"{GLM} spent all 25 tokens reasoning and wrote no answer (finish reason: length)" \
         in line
     assert "--reasoning low or --no-think" in line and "--max-tokens" in line
-    assert "💭 Reasoning (25 words)" in out.final["data"]["text/markdown"]   # still visible
+    assert "💭 Reasoning (25 words)" in out.final["data"]["text/html"]   # still visible
     session = ip.magics_manager.registry["CfaiMagics"].session
     assert session.store.get().turns == []
     assert ip.user_ns["_cfai_answer"].reasoning.startswith("Let me think")
