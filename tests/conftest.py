@@ -2,8 +2,11 @@
 environment (like simonw/llm's autouse isolation), so a developer's real token can never leak
 into a test or be used by one."""
 import os
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))      # shared helpers (payloads.py) for every folder
 
 ISOLATED = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CFAI_BASE_URL", "CFAI_CASSETTE",
             "CFAI_PROTOCOL", "OPENAI_API_KEY", "CFAI_AUTOLOAD",

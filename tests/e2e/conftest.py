@@ -76,6 +76,9 @@ def lab(chromium, fake, tmp_path_factory):
     notify = home / "settings" / "@jupyterlab" / "apputils-extension"
     notify.mkdir(parents=True)
     (notify / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    notebooks = home / "settings" / "@jupyterlab" / "notebook-extension"
+    notebooks.mkdir(parents=True)          # every cell in the page, so DOM checks see them all
+    (notebooks / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     log = open(home / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
