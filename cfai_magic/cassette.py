@@ -86,9 +86,9 @@ class Cassette:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r}, {len(self.interactions)} answers)"
 
     @classmethod
-    def from_env(cls, env=os.environ) -> "Cassette | None":
-        path = env.get("CFAI_CASSETTE")
-        return cls(path, env.get("CFAI_CASSETTE_MODE", "auto")) if path else None
+    def from_env(cls) -> "Cassette | None":
+        path = os.environ.get("CFAI_CASSETTE")
+        return cls(path, os.environ.get("CFAI_CASSETTE_MODE", "auto")) if path else None
 
     def recorded_backend(self) -> str | None:
         """Where the first recorded answer came from (``local``, ``cloudflare``, ...)."""

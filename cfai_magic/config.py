@@ -5,6 +5,7 @@ It lives in a :class:`Secret`, whose repr and str never show it.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ ENV_TOKEN = "CLOUDFLARE_API_TOKEN"
 ENV_BASE_URL = "CFAI_BASE_URL"
 ENV_PROTOCOL = "CFAI_PROTOCOL"
 ENV_OPENAI_KEY = "OPENAI_API_KEY"
+# where the Cloudflare token belongs: Cloudflare's API and AI Gateway (scheme, host, port)
+CLOUDFLARE_ORIGINS = frozenset({("https", "api.cloudflare.com", 443),
+                                ("https", "gateway.ai.cloudflare.com", 443)})
 DISPLAY_MODES = ("auto", "rich", "print", "final")
 
 
@@ -62,6 +66,17 @@ class Secret:
     def reveal(self) -> str:
         return self._value
 
+    def scrub(self, text: str) -> str:
+        """``text`` with this secret, wherever it appears, masked (a secret of a few letters
+        would mask them in every word: real tokens are 40 characters)."""
+        if len(self._value) < 8:
+            return text
+        return text.replace(self._value, "********")
+
+    def fingerprint(self) -> str:
+        """A digest that tells two secrets apart without showing either."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:16]
+
     def __repr__(self) -> str:
         return "Secret('********')"
 
@@ -83,14 +98,20 @@ class Credentials:
         return "Credentials(account_id='…', token=Secret('********'))"
 
 
-def credentials(account_id: str | None = None, api_token: str | Secret | None = None,
-                env=os.environ) -> Credentials:
-    """Credentials from the arguments or the environment; a missing one says how to set it."""
-    account_id = account_id or env.get(ENV_ACCOUNT, "").strip()
-    if isinstance(api_token, Secret):
-        token = api_token
-    else:
-        token = Secret((api_token or env.get(ENV_TOKEN, "")).strip())
+def as_secret(value) -> Secret | None:
+    """A token given as a string, wrapped at once (so no frame keeps it in a plain local)."""
+    if value is None or isinstance(value, Secret):
+        return value
+    return Secret(str(value).strip())
+
+
+def credentials(account_id: str | None = None,
+                api_token: str | Secret | None = None) -> Credentials:
+    """Credentials from the arguments or the environment; a missing one says how to set it.
+    (The environment is never an argument: a frame holding it would show the token.)"""
+    api_token = as_secret(api_token)
+    account_id = account_id or os.environ.get(ENV_ACCOUNT, "").strip()
+    token = api_token if api_token else Secret(os.environ.get(ENV_TOKEN, "").strip())
     if not account_id:
         raise ConfigError("No Cloudflare account id",
                           hint=f"Set {ENV_ACCOUNT} (in a notebook, %cfai login asks for it)")
@@ -98,18 +119,6 @@ def credentials(account_id: str | None = None, api_token: str | Secret | None = 
         raise ConfigError("No Cloudflare API token",
                           hint=f"Set {ENV_TOKEN} (in a notebook, %cfai login asks for it)")
     return Credentials(account_id, token)
-
-
-def engine_credentials(account_id: str | None = None, api_token: str | Secret | None = None,
-                       env=os.environ) -> tuple[str | None, Secret]:
-    """(account id or None, token) for an engine at a base URL of its own (the OpenAI-compatible
-    protocol): the token from the argument, CLOUDFLARE_API_TOKEN or OPENAI_API_KEY, and
-    possibly empty (a local engine that wants none)."""
-    if isinstance(api_token, Secret):
-        token = api_token
-    else:
-        token = Secret((api_token or env.get(ENV_TOKEN) or env.get(ENV_OPENAI_KEY) or "").strip())
-    return (account_id or env.get(ENV_ACCOUNT, "").strip() or None), token
 
 
 def is_loopback(host: str) -> bool:
@@ -121,14 +130,51 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _parse(url: str):
+    """The URL as requests will read it (urllib3's parser), or None."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+    try:
+        return parse_url(url)
+    except (LocationParseError, ValueError):
+        return None
+
+
+def origin(url: str) -> tuple:
+    """(scheme, host, port) of a URL, as the request to it would go."""
+    parts = _parse(url)
+    if parts is None or not parts.host:
+        return ("", "", None)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme or "")
+    return (parts.scheme, parts.host.strip("[]").lower(), port)
+
+
 def check_base_url(url: str) -> str:
-    """The URL without a trailing slash; plain http only to a loopback host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"Base URL {url!r} is not an http(s) URL",
-                          hint="Give the API root, e.g. " + CLOUDFLARE_URL)
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(f"Refusing plain http to {parts.hostname}: the token would travel "
+    """The URL without a trailing slash, parsed once by the parser that sends the request and
+    refused where another parser reads it differently: no user name or password, backslash,
+    white space, control character, query or fragment; plain http only to a loopback host."""
+    shown = repr(url)[:120]
+    hint = "Give the API root, e.g. " + CLOUDFLARE_URL
+    if not isinstance(url, str) or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7f
+                                       or c == "\\" for c in url):
+        raise ConfigError(f"Base URL {shown} holds a space, a control character or a "
+                          "backslash", hint=hint)
+    parts = _parse(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.host:
+        raise ConfigError(f"Base URL {shown} is not an http(s) URL", hint=hint)
+    if parts.auth is not None or "@" in url:
+        raise ConfigError(f"Base URL {shown} holds a user name or password ('@')",
+                          hint="Give the token as a setting (CLOUDFLARE_API_TOKEN, "
+                               "OPENAI_API_KEY), never in the URL")
+    if parts.query is not None or parts.fragment is not None:
+        raise ConfigError(f"Base URL {shown} holds a query or a fragment ('?', '#')", hint=hint)
+    host = parts.host.strip("[]").lower()
+    other = urlsplit(url)
+    if (other.scheme, other.hostname, other.port) != (parts.scheme, host, parts.port):
+        raise ConfigError(f"Base URL {shown} reads differently to different parsers",
+                          hint=hint)
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(f"Refusing plain http to {host}: the token would travel "
                           "unencrypted", hint="Use https, or a loopback address for a local server")
     return url.rstrip("/")
 

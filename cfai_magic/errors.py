@@ -6,7 +6,8 @@
     │   ├── UnknownModel       no such model or alias (names the closest ids)
     │   └── LimitExceeded      max_tokens over the sequence limit, context overflow
     ├── APIError               the service answered with an error (status, code)
-    │   ├── AuthError          401/403, code 10000
+    │   ├── AuthError          401/403, code 10000 (the hint names the credential in use)
+    │   ├── Redirected         3xx: a redirect is never followed (it would resend the prompt)
     │   ├── ModelNotFound      400 5007, 404 3042
     │   ├── ModelRetired       5028 (or refused before sending: the catalog knows)
     │   ├── PlanRequired       403 5035: the model needs the Workers Paid plan
@@ -31,7 +32,7 @@ from .safe import plain
 
 __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
-    "AuthError", "ModelNotFound", "ModelRetired", "PlanRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
+    "AuthError", "Redirected", "ModelNotFound", "ModelRetired", "PlanRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
     "Timeout", "StreamError", "EmptyAnswer", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
 ]
@@ -86,6 +87,17 @@ class APIError(CfaiError):
 
 class AuthError(APIError):
     hint = "Check CLOUDFLARE_API_TOKEN (or run %cfai login); the token needs Workers AI permission"
+
+
+class Redirected(APIError):
+    hint = ("If that address is the right one, make it the base URL yourself "
+            "(%cfai backend URL)")
+
+    @classmethod
+    def to(cls, status: int, location: str | None) -> "Redirected":
+        where = (location or "").strip()[:160] or "another address (not said)"
+        return cls(f"The server answered {status}, asking to send the request to {where}; "
+                   "nothing was sent there", status=status)
 
 
 class ModelNotFound(APIError):
@@ -184,8 +196,7 @@ class Unexpected(CfaiError):
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         err = cls(f"Unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
         err.details = "".join(traceback.format_exception(exc))     # on request, never shown
-        err.__cause__ = exc
-        return err
+        return err          # not chained: the exception's frames may hold request headers
 
 
 class Interrupted(CfaiError):
@@ -213,6 +224,8 @@ _BY_STATUS = {401: AuthError, 403: AuthError, 404: ModelNotFound, 408: RequestTi
 def from_response(status: int, body, retry_after: float | None = None) -> APIError:
     """The error for an HTTP error answer; ``body`` is the parsed JSON (or None)."""
     code, message = None, None
+    if isinstance(body, str):                              # a plain-text error page
+        message = (body.strip().splitlines() or [""])[0][:200]
     if isinstance(body, dict):
         errors = body.get("errors") or []
         if errors and isinstance(errors[0], dict):
@@ -223,6 +236,8 @@ def from_response(status: int, body, retry_after: float | None = None) -> APIErr
         elif isinstance(body.get("error"), dict):          # the OpenAI error body
             message = body["error"].get("message")
             code = body["error"].get("code")
+        elif isinstance(body.get("detail"), str):           # FastAPI's (llama_cpp.server)
+            message = body["detail"]
     code = code if isinstance(code, int) else None
     cls = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if cls is None:

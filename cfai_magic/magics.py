@@ -9,7 +9,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
 
 from . import safe, turn
-from .config import Settings
+from .config import Secret, Settings
 from .errors import CfaiError, Interrupted
 from .client.protocols import PROTOCOLS
 from .parsing import parse_cell
@@ -70,9 +70,11 @@ def _subcommands() -> MagicArgumentParser:
     add("config", "Show the settings (secrets masked).")
     add("backend", "Show or choose the backend: auto, cloudflare, local, or an API root URL; "
                    "--protocol openai speaks /chat/completions (vLLM, llama.cpp, Cloudflare's "
-                   "/ai/v1).",
+                   "/ai/v1); --key-env names the variable holding an engine's key (default "
+                   "OPENAI_API_KEY; the Cloudflare token only goes to Cloudflare).",
         (["name"], dict(nargs="?")),
-        (["--protocol"], dict(choices=sorted(PROTOCOLS))))
+        (["--protocol"], dict(choices=sorted(PROTOCOLS))),
+        (["--key-env"], dict(metavar="NAME", help="environment variable with the engine's key")))
     add("panel", "Show the chat panel.",
         (["--chat"], dict(default="default")))
     add("insert", "Put the code of the last answer (or the one picked in a panel) in a new "
@@ -313,8 +315,8 @@ class CfaiMagics(Magics, Settings):
 
     def _cmd_login(self, args):
         account = getpass.getpass("Cloudflare account id (hidden): ")
-        token = getpass.getpass("Cloudflare API token (hidden): ")
-        if not token.strip():
+        token = Secret(getpass.getpass("Cloudflare API token (hidden): ").strip())
+        if not token:
             say("No token given; nothing changed.")
             return
         self.session.login(account, token)
@@ -325,11 +327,13 @@ class CfaiMagics(Magics, Settings):
             say(f"{key:18} {value}")
 
     def _cmd_backend(self, args):
-        if args.name or args.protocol:
-            self.session.set_backend(args.name or self.session.backend, args.protocol)
-        protocol = self.session.protocol
+        if args.name or args.protocol or args.key_env:
+            self.session.set_backend(args.name or self.session.backend, args.protocol,
+                                     args.key_env)
+        protocol, key = self.session.protocol, self.session.chooser.key_env
         say(f"Backend: {self.session.backend}"
-              + (f" (protocol {protocol})" if protocol != "workers-ai" else ""))
+            + (f" (protocol {protocol})" if protocol != "workers-ai" else "")
+            + (f", key from {key}" if key else ""))
 
     def _cmd_panel(self, args):
         from IPython.display import display

@@ -1,23 +1,22 @@
-"""The state of one kernel (one notebook): settings, chats, catalog, backend and credentials.
+"""The state of one kernel (one notebook): settings, chats, catalog, ledger, cassette, and the
+client of the backend in use (which backend: backends.Chooser; what it is: backends.Backend).
 
 The magic and the panel share the Session of their shell, so a model chosen in one is the model
 of the other, and a turn made in one continues in the other.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 
-from . import config
+from . import backends, config
+from .backends import BACKENDS, Backend, Chooser  # noqa: F401 (BACKENDS: the magic's choices)
 from .catalog import Catalog
-from .config import Secret, Settings
+from .config import Settings
 from .errors import CfaiError, InputError, ModelRetired, PlanRequired
 from .models import DEFAULT_CLOUDFLARE, LOCAL_MODEL
 from .state import ChatStore
 from .usage import Ledger
-
-BACKENDS = ("auto", "cloudflare", "local")
 
 
 class Session:
@@ -25,8 +24,7 @@ class Session:
         self.settings = settings if settings is not None else Settings()
         self.store = ChatStore()
         self.catalog = Catalog()
-        self.backend = os.environ.get("CFAI_BACKEND", "auto")
-        self.protocol = os.environ.get(config.ENV_PROTOCOL) or "workers-ai"
+        self.chooser = Chooser()
         self._cassette = None                 # %cfai record / replay, or CFAI_CASSETTE
         self._cassette_error = None           # a CFAI_CASSETTE that cannot be used
         if os.environ.get("CFAI_CASSETTE"):   # (imported only then: requests loads slowly)
@@ -38,8 +36,6 @@ class Session:
                     "fix CFAI_CASSETTE / CFAI_CASSETTE_MODE, or %cfai cassette off"
                 self._cassette_error = err
         self.pending_code: str | None = None  # picked with a panel's "Insert as cell"
-        self._account_id: str | None = None   # from %cfai login
-        self._token: Secret | None = None
         self._client = None
         self._client_key = None
         self._lock = threading.RLock()
@@ -52,6 +48,15 @@ class Session:
     def __repr__(self) -> str:
         return (f"Session(backend={self.backend!r}, protocol={self.protocol!r}, "
                 f"model={self.model!r}, {self.store!r})")
+
+    @property
+    def backend(self) -> str:
+        """The backend chosen: auto, cloudflare, local or an API root URL."""
+        return self.chooser.setting
+
+    @property
+    def protocol(self) -> str:
+        return self.chooser.protocol
 
     @property
     def answers(self):
@@ -71,12 +76,11 @@ class Session:
         free-plan model on Cloudflare, none for an engine that names its own models. A cassette
         that replays decides by where it was recorded, so a notebook recorded on Cloudflare
         replays the same cells offline."""
-        backend = self.backend
         recorded = self.cassette.recorded_backend() if self.cassette is not None else None
         if recorded and self.cassette.mode != "record":
             backend = "local" if recorded == "local" else "cloudflare"
-        elif backend == "auto":
-            backend = "cloudflare" if self.has_credentials() else "local"
+        else:
+            backend = self.chooser.resolved()
         if backend == "local":
             return LOCAL_MODEL
         own_engine = backend != "cloudflare" or os.environ.get(config.ENV_BASE_URL)
@@ -109,37 +113,23 @@ class Session:
             cassette.forward = self._real_target
         self._cassette = cassette
 
-    def login(self, account_id: str | None, token: str | None) -> None:
+    def login(self, account_id: str | None, token) -> None:
         with self._lock:
-            if account_id:
-                self._account_id = account_id.strip()
-            if token:
-                self._token = Secret(token.strip())
+            self.chooser.login(account_id, token)
             self._drop_client()
 
     @property
     def wire(self):
         """The protocol module in use."""
-        from .client.protocols import get
-        return get(self.protocol)
+        return self.chooser.wire
 
     def has_credentials(self) -> bool:
-        """Whether ``auto`` goes to Cloudflare, or (for a protocol without the account in its
-        path) to the engine at CFAI_BASE_URL."""
-        if not self.wire.ACCOUNT_IN_PATH and os.environ.get(config.ENV_BASE_URL):
-            return True
-        return bool((self._account_id or os.environ.get(config.ENV_ACCOUNT))
-                    and (self._token or os.environ.get(config.ENV_TOKEN)))
+        return self.chooser.has_credentials()
 
-    def set_backend(self, backend: str, protocol: str | None = None) -> None:
-        if backend not in BACKENDS:
-            config.check_base_url(backend)
-        if protocol is not None:
-            from .client.protocols import get
-            get(protocol)                     # an unknown one says which there are
+    def set_backend(self, backend: str, protocol: str | None = None,
+                    key_env: str | None = None) -> None:
         with self._lock:
-            self.backend = backend
-            self.protocol = protocol or self.protocol
+            self.chooser.choose(backend, protocol, key_env)
             self._drop_client()
 
     def resolve(self, name: str):
@@ -153,9 +143,9 @@ class Session:
     def vet(self, model, client):
         """Just before sending: the backend's live model list (fetched once per backend), its
         facts for ``model``, and a retired model refused with nothing sent."""
-        if client.label in ("local", "cassette"):      # they serve what the first version knew
+        if client.backend.ours:                 # they serve what the first version knew
             return model
-        backend = self._client_key[:2]         # the target and token, not the settings
+        backend = client.backend.key()
         if self._vetted != backend:
             self._vetted = backend
             self.catalog.refresh(client)
@@ -187,52 +177,32 @@ class Session:
         self._said.add(key)
         return True
 
-    def target(self, notify=None) -> dict:
-        """The WorkersAI arguments of the backend in use (base_url, credentials, protocol,
-        label)."""
+    def target(self, notify=None) -> Backend:
+        """The backend in use: the cassette's when it replays, else the one chosen."""
         if self._cassette_error is not None:
             raise self._cassette_error
         if self.cassette is not None and self.cassette.mode in ("replay", "auto"):
-            from .cassette import REPLAY_URL
-            return dict(account_id="cassette", api_token=Secret("cassette"),
-                        base_url=REPLAY_URL, protocol=self.protocol, label="cassette")
+            return backends.cassette(self.protocol)
         return self._real_target(notify)
 
-    def _real_target(self, notify=None) -> dict:
-        backend, wire = self.backend, self.wire
-        if backend == "auto":
-            backend = "cloudflare" if self.has_credentials() else "local"
-        if backend == "local":
+    def _real_target(self, notify=None) -> Backend:
+        def start_local():
             from .local.runtime import ensure_backend
-            info = ensure_backend(self.settings.local_idle_timeout, notify)
-            return dict(account_id="local", api_token=Secret(info["token"] or "local"),
-                        base_url=wire.root(info["url"], "local"), protocol=self.protocol,
-                        label="local")
-        url = backend if backend != "cloudflare" else os.environ.get(config.ENV_BASE_URL)
-        if wire.ACCOUNT_IN_PATH or not url:
-            creds = config.credentials(self._account_id, self._token)   # says what to set
-            account, token = creds.account_id, creds.token
-        else:
-            account, token = config.engine_credentials(self._account_id, self._token)
-        url = url or wire.root(config.CLOUDFLARE_URL, account)
-        # the label comes from the server (ours name themselves) or from the URL
-        return dict(account_id=account, api_token=token, base_url=config.check_base_url(url),
-                    protocol=self.protocol, label=None)
+            return ensure_backend(self.settings.local_idle_timeout, notify)
+        return self.chooser.backend(start_local)
 
     def client(self, notify=None):
         """A WorkersAI for the current backend and settings (reused while they hold)."""
         from .client import WorkersAI
-        target = self.target(notify)
+        backend = self.target(notify)
         s = self.settings
-        token = target["api_token"].reveal()
-        fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
-        key = (tuple((k, v) for k, v in target.items() if k != "api_token"), fingerprint,
-               s.timeout, s.max_retries, id(self.cassette))
+        key = (backend.key(), s.timeout, s.max_retries, id(self.cassette))
         with self._lock:
             if self._client is None or self._client_key != key:
                 self._drop_client()
-                self._client = WorkersAI(**target, timeout=s.timeout, max_retries=s.max_retries,
-                                         catalog=self.catalog, cassette=self.cassette)
+                self._client = WorkersAI(backend=backend, timeout=s.timeout,
+                                         max_retries=s.max_retries, catalog=self.catalog,
+                                         cassette=self.cassette)
                 self._client_key = key
             return self._client
 
@@ -248,10 +218,8 @@ class Session:
         s = self.settings
         return {
             "backend": self.backend, "protocol": self.protocol,
-            "base_url": os.environ.get(config.ENV_BASE_URL) or config.CLOUDFLARE_URL,
-            "account_id": config.mask(self._account_id or os.environ.get(config.ENV_ACCOUNT)),
-            "api_token": config.mask(self._token or os.environ.get(config.ENV_TOKEN)
-                                     or os.environ.get(config.ENV_OPENAI_KEY)),
+            "base_url": self.chooser.url() or config.CLOUDFLARE_URL,
+            **self.chooser.masked(),
             "default_model": s.default_model or f"(auto) {self.auto_model() or '-'}",
             "timeout": s.timeout,
             "max_retries": s.max_retries, "updates_per_second": s.updates_per_second,

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 
 from .models import FREE_NEURONS, NEURON_USD
 
-BILLING = ("cloudflare", "gateway")        # backends whose answers Cloudflare bills
-
 
 def money(usd: float | None, estimated: bool = False) -> str:
     """``$0.0012``; ``≈$0.0012`` for an estimate at Workers AI prices."""
@@ -25,7 +23,7 @@ def cost_of(model, answer) -> dict | None:
     usd = model.cost(answer.usage)
     if usd is None:
         return None
-    return {"usd": usd, "billed": answer.backend in BILLING and not answer.replayed}
+    return {"usd": usd, "billed": answer.billed}
 
 
 @dataclass

@@ -29,7 +29,8 @@ def texts(*objects):
 def test_token_absent_everywhere(server, caplog):
     caplog.set_level(logging.DEBUG)
     client = WorkersAI(server.account_id, TOKEN, base_url=server.url, backoff=0.01, max_retries=1)
-    seen = [client, client.transport, client._token, Secret(TOKEN), credentials("a", TOKEN)]
+    seen = [client, client.transport, client.backend, client.backend.token, client._auth,
+            Secret(TOKEN), credentials("a", TOKEN)]
     seen.append(client.run("llama2", prompt="hello"))
     stream = client.stream("llama2", prompt="hello")
     list(stream)

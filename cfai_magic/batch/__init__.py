@@ -18,7 +18,6 @@ from .run import Job, Run
 from .schema import Schema
 from .store import key as answer_key
 
-CLOUDFLARE_PER_MINUTE = 300          # Workers AI's limit for text generation
 RATE_LIMIT_RETRIES = 20              # a 429 pauses everyone and is retried this often
 BIG_JOB = 1000                       # rows from which the Batch API is suggested
 
@@ -163,33 +162,23 @@ def _job(session, template, table, i, spec, params, system, namespace, no_vars) 
     return Job(i, answer_key(spec.id, prepared.request), prepared)
 
 
-def default_workers(client) -> int:
-    """Threads for a backend: the embedded model answers one at a time; others take many."""
-    return {"local": 2, "cassette": 4}.get(client.label, 16)
-
-
-def default_rate(client) -> float | None:
-    return CLOUDFLARE_PER_MINUTE if client.backend in ("cloudflare", "gateway") else None
-
-
 def _direct(session, spec, run: Run, concurrency, rate, mode):
     """Each row its own request, from a pool of threads."""
     client = session.client(print)
     spec = session.vet(spec, client)
     total = run.stats.total
-    if total >= BIG_JOB and spec.batch and client.protocol.NAME == "workers-ai" \
-            and client.label not in ("local", "cassette") and session.once("batch-api"):
+    if total >= BIG_JOB and spec.batch and client.backend.queues and session.once("batch-api"):
         print(f"{total:,} rows: {spec.id} takes Cloudflare's Batch API, which runs them on "
               "Cloudflare's queue (pass batch_api=True)")
-    run.workers = max(1, min(concurrency or default_workers(client), len(run.jobs) or 1))
+    run.workers = max(1, min(concurrency or client.backend.workers, len(run.jobs) or 1))
     transport = client.transport
     transport.pool(run.workers)
-    per_minute = default_rate(client) if rate == "auto" else rate
+    per_minute = client.backend.rate if rate == "auto" else rate
     saved = transport.limiter, transport.rate_limit_retries
     transport.limiter = saved[0] or Limiter(per_minute)     # a batch already running: share
     transport.rate_limit_retries = RATE_LIMIT_RETRIES
     try:
-        return _watch(run, mode, client.label == "cassette")
+        return _watch(run, mode, client.backend.kind == "cassette")
     finally:
         transport.limiter, transport.rate_limit_retries = saved
 

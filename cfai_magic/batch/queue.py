@@ -135,7 +135,7 @@ class QueuedRun(Run):
         client = self.client
 
         def opener(a):                          # the answer came in the poll's responses
-            a.opened(None, client.backend, None, False)
+            a.opened(None, client.backend.label, None, False, billed=client.backend.billed)
             return client.protocol.Decoder().whole({"result": result}), iter(())
         answer = Answer(self.spec.id, job.prepared.request, stream=False, opener=opener)
         try:
@@ -163,8 +163,8 @@ def _why(result) -> str:
 def run_queued(session, spec, run: QueuedRun, watch, mode: str):
     client = session.client(print)
     spec = session.vet(spec, client)
-    if client.label in ("local", "cassette"):
-        raise InputError(f"The {client.label} backend has no Batch API",
+    if not client.backend.queues:
+        raise InputError(f"The {client.backend.label} backend has no Batch API",
                          hint="Run without batch_api=True")
     if not spec.batch:
         raise InputError(f"{spec.id} does not take the Batch API (no async_queue flag)",

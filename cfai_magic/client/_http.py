@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import (CfaiError, ConnectionFailed, RateLimited, Timeout, from_response)
+from ..errors import (CfaiError, ConnectionFailed, RateLimited, Redirected, Timeout,
+                      from_response)
 
 USER_AGENT = "cfai_magic/0.1 (+https://github.com/cfai-magic/cfai_magic)"
 
@@ -34,7 +35,7 @@ def error_from(response: requests.Response) -> CfaiError:
     try:
         body = response.json()
     except ValueError:
-        body = None
+        body = response.text[:1000] or None
     finally:
         response.close()
     return from_response(response.status_code, body,
@@ -90,15 +91,25 @@ class Transport:
             self.session.mount(prefix, HTTPAdapter(pool_connections=size, pool_maxsize=size))
         self.connections = size
 
-    def send(self, method: str, url: str, *, headers=None, json=None,
-             stream: bool = False) -> requests.Response:
-        """One request; an HTTP error status or a transport failure raises a CfaiError."""
+    def send(self, method: str, url: str, *, headers=None, json=None, stream: bool = False,
+             auth=None) -> requests.Response:
+        """One request; an HTTP error status or a transport failure raises a CfaiError.
+
+        ``auth`` adds the credential as the request leaves (no header dict here holds it). A
+        redirect is never followed: it would resend the prompt to another address. Errors are
+        raised outside the ``except`` block, so none is chained to requests' frames."""
+        failure = None
         try:
             response = self.session.request(method, url, headers=headers, json=json,
-                                            stream=stream,
+                                            stream=stream, auth=auth, allow_redirects=False,
                                             timeout=(min(10.0, self.timeout), self.timeout))
         except requests.RequestException as exc:
-            raise transport_error(exc, url) from None
+            failure = transport_error(exc, url)
+        if failure is not None:
+            raise failure
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise Redirected.to(response.status_code, response.headers.get("Location"))
         if response.status_code >= 400:
             raise error_from(response)
         return response

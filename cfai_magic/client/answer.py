@@ -33,7 +33,8 @@ class Answer:
         self.tool_calls: list[ToolCall] = []
         self.usage: dict | None = None
         self.finish_reason: str | None = None
-        self.backend = ""
+        self.backend = ""                           # the label of who answered
+        self.billed = False                         # Cloudflare bills this answer
         self.served_by: str | None = None
         self.replayed = False
         self.status = "pending"
@@ -181,12 +182,14 @@ class Answer:
     def bind(self, client) -> None:
         """Let ``client`` open this answer (for an Answer made before its client)."""
         self._opener = client._open
-        self.backend = client.backend
+        self.backend = client.backend.label
 
-    def opened(self, response, backend: str, served_by: str | None, replayed: bool) -> None:
+    def opened(self, response, backend: str, served_by: str | None, replayed: bool,
+               billed: bool = False) -> None:
         """The opener says where the answer comes from (the response may be None)."""
         self._response = response
         self.backend, self.served_by, self.replayed = backend, served_by, replayed
+        self.billed = billed and not replayed
 
     def __enter__(self):
         return self

@@ -7,13 +7,13 @@ replayed as the same events, whatever the protocol.
 """
 from __future__ import annotations
 
-import os
 import threading
 from urllib.parse import urlsplit
 
-from .. import config
+from .. import backends, config, safe
+from ..backends import Backend
 from ..catalog import Catalog, Model
-from ..errors import CfaiError, InputError, StreamError, Timeout
+from ..errors import AuthError, CfaiError, InputError, StreamError, Timeout
 from . import _sse, protocols
 from ._http import Transport
 from .answer import Answer
@@ -23,16 +23,10 @@ Result = Stream = Answer          # the names of the first version: one object n
 VISIBLE = (Text, Reasoning)
 
 
-def backend_name(base_url: str, headers=None) -> str:
-    """Which kind of server answered: the server may say (X-Cfai-Backend), else the URL does."""
-    if headers and headers.get("X-Cfai-Backend"):
-        return headers["X-Cfai-Backend"]
-    host = urlsplit(base_url).hostname or ""
-    if host == "api.cloudflare.com":
-        return "cloudflare"
-    if host == "gateway.ai.cloudflare.com":
-        return "gateway"
-    return urlsplit(base_url).netloc
+def served_by(headers) -> str | None:
+    """The model a server says answered (``X-Cfai-Served-By``): its words, kept short."""
+    value = headers.get("X-Cfai-Served-By") if headers else None
+    return safe.plain(value)[:100] if value else None
 
 
 def _decode(events, decoder):
@@ -48,27 +42,23 @@ class WorkersAI:
     client appends ``/accounts/{account_id}/ai/run/{model}`` (``gateway="name"`` goes through
     AI Gateway); for ``openai`` it appends ``/chat/completions`` (default root: Cloudflare's
     ``/accounts/{account_id}/ai/v1``). Credentials default to CLOUDFLARE_ACCOUNT_ID and
-    CLOUDFLARE_API_TOKEN; a protocol without the account in its path, given a base URL, takes
-    OPENAI_API_KEY too, or no token at all (a local engine that wants none).
+    CLOUDFLARE_API_TOKEN. An OpenAI-compatible engine at a root of its own (vLLM, llama.cpp)
+    gets ``api_token`` if given, else OPENAI_API_KEY, else no Authorization header: never the
+    Cloudflare token. ``backend=`` (a :class:`~cfai_magic.backends.Backend`) says it all at once.
     """
 
     def __init__(self, account_id: str | None = None, api_token=None, base_url: str | None = None,
                  gateway: str | None = None, timeout: float = 60.0, max_retries: int = 3, *,
                  backoff: float = 0.5, catalog: Catalog | None = None, session=None,
-                 cassette=None, protocol: str | None = None, label: str | None = None):
-        self.protocol = proto = protocols.get(protocol or os.environ.get(config.ENV_PROTOCOL))
-        base_url = base_url or os.environ.get(config.ENV_BASE_URL)
-        if proto.ACCOUNT_IN_PATH or not base_url:
-            creds = config.credentials(account_id, api_token)   # says what to set if missing
-            self._account, self._token = creds.account_id, creds.token
-        else:
-            self._account, self._token = config.engine_credentials(account_id, api_token)
-        if not base_url:
-            base_url = proto.root(config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL,
-                                  self._account)
-        self.base_url = config.check_base_url(base_url)
-        self.gateway = gateway
-        self.label = label
+                 cassette=None, protocol: str | None = None, backend: Backend | None = None):
+        api_token = config.as_secret(api_token)      # no frame keeps the token as a plain str
+        if backend is None:
+            backend = backends.from_args(account_id, api_token, base_url, gateway, protocol)
+        self.backend = backend
+        self.protocol = protocols.get(backend.protocol)
+        self.base_url = backend.base_url
+        self.gateway = backend.gateway
+        self._auth = backend.auth()
         self._catalog = catalog
         self.cassette = cassette
         self.transport = Transport(timeout=timeout, max_retries=max_retries, backoff=backoff,
@@ -87,24 +77,23 @@ class WorkersAI:
         return self._catalog
 
     @property
-    def backend(self) -> str:
-        return self.label or backend_name(self.base_url)
+    def label(self) -> str:
+        return self.backend.label
 
     def url(self, model: str) -> str:
-        return self.protocol.url(self.base_url, self._account, model, self.gateway)
-
-    def _headers(self) -> dict:
-        token = self._token.reveal()
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return self.protocol.url(self.base_url, self.backend.account_id, model, self.gateway)
 
     def scrub(self, err: CfaiError) -> CfaiError:
-        """Make sure a server that echoes the token cannot put it into our error."""
-        token = self._token.reveal()
-        if token and token in err.message:
-            err.message = err.message.replace(token, "********")
+        """Make sure a server that echoes the token cannot put it into our error, and say
+        which credential a refusal is about."""
+        secret = self.backend.token
+        if secret:
+            err.message = secret.scrub(err.message)
             err.args = (err.message,)
-        if token and token in getattr(err, "details", ""):
-            err.details = err.details.replace(token, "********")
+            if getattr(err, "details", ""):
+                err.details = secret.scrub(err.details)
+        if isinstance(err, AuthError):
+            err.hint = self.backend.auth_hint()
         return err
 
     # requests ---------------------------------------------------------------------------------
@@ -156,7 +145,7 @@ class WorkersAI:
                 hit = cassette.find(answer.model, answer.request)
                 if hit is not None:
                     response = hit["response"]
-                    answer.opened(None, hit["request"].get("backend", "cassette"),
+                    answer.opened(None, str(hit["request"].get("backend") or "cassette"),
                                   response.get("served_by"), True)
                     return [], iter(cassette.events(hit))
                 if cassette.replays_only:
@@ -181,18 +170,18 @@ class WorkersAI:
     def _forwarded(self) -> "WorkersAI":
         if self._forward is None:
             t = self.transport
-            self._forward = WorkersAI(**self.cassette.forward(), timeout=t.timeout,
+            self._forward = WorkersAI(backend=self.cassette.forward(), timeout=t.timeout,
                                       max_retries=t.max_retries, backoff=t.backoff)
         return self._forward
 
     def _attempt(self, answer: Answer):
         body = self.protocol.body(answer.model, answer.request, answer.stream)
         response = self.transport.send("POST", self.url(answer.model),
-                                       headers={**answer.headers, **self._headers()},
-                                       json=body, stream=answer.stream)
+                                       headers=answer.headers or None, json=body,
+                                       stream=answer.stream, auth=self._auth)
         headers = response.headers
-        answer.opened(response, self.label or backend_name(self.base_url, headers),
-                      headers.get("X-Cfai-Served-By"), False)
+        answer.opened(response, self.backend.shown(headers.get("X-Cfai-Backend")),
+                      served_by(headers), False, billed=self.backend.billed)
         decoder = self.protocol.Decoder()
         if "text/event-stream" not in headers.get("Content-Type", ""):
             return decoder.whole(_json(response)), iter(())    # a whole answer: one chunk
@@ -226,8 +215,7 @@ class WorkersAI:
         url = self.url(model) + "?queueRequest=true"
         try:
             response = self.transport.call(
-                lambda: self.transport.send("POST", url, headers=self._headers(), json=payload),
-                cancel)
+                lambda: self.transport.send("POST", url, json=payload, auth=self._auth), cancel)
             obj = _json(response)
         except CfaiError as err:
             raise self.scrub(err) from None
@@ -241,10 +229,10 @@ class WorkersAI:
         """The text-generation models the backend offers (``[{"name": ...}, ...]``)."""
         if self.cassette is not None and self.cassette.mode == "replay":
             return self.cassette.models()
-        url = self.protocol.models_url(self.base_url, self._account)
+        url = self.protocol.models_url(self.base_url, self.backend.account_id)
         try:
             response = self.transport.call(
-                lambda: self.transport.send("GET", url, headers=self._headers()))
+                lambda: self.transport.send("GET", url, auth=self._auth))
         except CfaiError as err:
             raise self.scrub(err) from None
         try:

@@ -69,8 +69,9 @@ def test_a_model_without_json_mode_gets_the_schema_as_words(session, fake):
     assert json.dumps(SCHEMA, separators=(",", ":")) in body["messages"][0]["content"]
 
 
-def test_the_openai_protocol_wraps_the_schema_as_openai_expects(fake):
+def test_the_openai_protocol_wraps_the_schema_as_openai_expects(fake, monkeypatch):
     from cfai_magic.session import Session
+    monkeypatch.setenv("OPENAI_API_KEY", fake.token)
     session = Session()
     session.set_backend(fake.openai_url, "openai")
     fake.enqueue('{"sentiment": "positive", "stars": 5}')

@@ -156,14 +156,20 @@ def test_openai_protocol_retries_and_drops_like_workers_ai(fake_workers_ai):
     assert info.value.partial == "one two three " and answer.status == "error"
 
 
-def test_openai_protocol_needs_no_token_for_a_local_engine(fake_workers_ai, monkeypatch):
+def test_openai_protocol_needs_no_token_for_a_local_engine(monkeypatch):
     from cfai_magic.client import WorkersAI
-    client = WorkersAI(base_url="http://127.0.0.1:9/v1", protocol="openai")
-    assert client._headers() == {}
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
-    client = WorkersAI(base_url="http://127.0.0.1:9/v1", protocol="openai")
-    assert client._headers() == {"Authorization": "Bearer sk-local"}
-    assert "sk-local" not in repr(client)
+    from cfai_magic.testing import FakeWorkersAI
+    with FakeWorkersAI(token=None) as engine:            # an engine that wants no key
+        url = f"{engine.url.rsplit('/client/v4', 1)[0]}/v1"
+        client = WorkersAI(base_url=url, protocol="openai")
+        assert client.backend.kind == "engine" and client.backend.token is None
+        client.run(GLM, prompt="x")
+        assert engine.last.credential == "none"          # no Authorization header at all
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local-key")
+        client = WorkersAI(base_url=url, protocol="openai")
+        client.run(GLM, prompt="x")
+        assert engine.last.credential == "ours"
+        assert "sk-local-key" not in repr(client) + repr(client.backend)
 
 
 def test_openai_protocol_default_root_is_cloudflare_v1(monkeypatch):
@@ -188,10 +194,11 @@ def test_model_ids_that_would_change_the_path_are_refused(client, fake_workers_a
 @pytest.mark.parametrize("account", ["../../other", "a/b", "x?y", ""])
 def test_account_ids_and_gateways_are_checked(fake_workers_ai, account):
     from cfai_magic.client import WorkersAI
+    import dataclasses
     client = WorkersAI(account or "ok", "t", base_url=fake_workers_ai.url,
                        gateway=None if account else "../gw")
     if account:
-        client._account = account
+        client = WorkersAI(backend=dataclasses.replace(client.backend, account_id=account))
     with pytest.raises(errors.InputError):
         client.run("llama2", prompt="x")
     assert not fake_workers_ai.requests

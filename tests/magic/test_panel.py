@@ -220,7 +220,8 @@ def test_panel_shows_an_empty_answer_as_one_error_line(panel, fake):
     assert panel.conversation.turns == []
 
 
-def test_panel_on_the_openai_protocol_streams_and_stops(panel, fake):
+def test_panel_on_the_openai_protocol_streams_and_stops(panel, fake, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", fake.token)         # an engine's own key
     panel.session.set_backend(fake.openai_url, "openai")
     fake.enqueue(Reply.large(300, "tale ", drip=0.02))
     worker = panel.submit("A long story")

@@ -138,8 +138,10 @@ def test_terminal_print_mode_dims_the_reasoning(ip, fake):
 
 
 def test_backend_protocol_switch_reaches_chat_completions(ip, fake, monkeypatch):
-    out = run(ip, f"%cfai backend {fake.openai_url} --protocol openai")
-    assert out.stdout == f"Backend: {fake.openai_url} (protocol openai)\n"
+    out = run(ip, f"%cfai backend {fake.openai_url} --protocol openai --key-env "
+                  "CLOUDFLARE_API_TOKEN")          # on purpose: the fake takes that token
+    assert out.stdout == (f"Backend: {fake.openai_url} (protocol openai), key from "
+                          "CLOUDFLARE_API_TOKEN\n")
     fake.enqueue(Reply(text="Through the v1 endpoint.", reasoning="ok"))
     assert cfai(ip, f"-m {GLM}", "hello").error is None
     assert fake.last.path.endswith("/ai/v1/chat/completions") and fake.last.body["model"] == GLM
