@@ -12,6 +12,7 @@ shape, elsewhere the v4 envelope.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import select
 import socket
@@ -26,6 +27,9 @@ from .config import is_loopback
 API_ROOT = "/client/v4"
 GATEWAY_ROOT = "/v1"
 DONE = b"data: [DONE]\n\n"
+MAX_BODY = 16 * 1024 * 1024        # the Batch API takes up to 10 MB
+MAX_CONNECTIONS = 1024             # open at once; more are closed as they come
+IDLE_TIMEOUT = 15.0                # seconds a connection may wait between (or inside) reads
 
 
 class ApiError(Exception):
@@ -136,6 +140,7 @@ class Request:
     body: dict = field(default_factory=dict)
     query: dict = field(default_factory=dict)
     authorized: bool = False
+    credential: str = "none"      # the Authorization header: none, ours, or another
     headers: dict = field(default_factory=dict)
     time: float = field(default_factory=time.time)
     disconnected: bool = False    # the client went away before the answer was complete
@@ -232,11 +237,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._dispatch("POST")
 
+    def setup(self):
+        self.timeout = self.server.idle_timeout       # idle and slow clients are let go
+        super().setup()
+
     def _dispatch(self, method: str) -> None:
         app = self.server.app
         found = parse_path(self.path)
         openai_shape = urlsplit(self.path).path.startswith("/v1/") and found is not None \
             and found[0] in ("chat", "models")
+        self._body_read = method != "POST"
         try:
             if not self.server.host_allowed(self.headers.get("Host", "")):
                 raise ApiError(403, 10000, "Host not allowed: this server answers its own "
@@ -244,15 +254,15 @@ class Handler(BaseHTTPRequestHandler):
             if found is None or (found[0] in POSTS) != (method == "POST"):
                 raise ApiError(404, 7000, f"No route for {method} {urlsplit(self.path).path}")
             kind, account, gateway, model = found
-            auth = self.headers.get("Authorization", "")
+            credential = self._credential()
             req = Request(method, self.path, kind, account, model, gateway,
                           query={k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()},
-                          authorized=(self.server.token is None
-                                      or auth == f"Bearer {self.server.token}"),
+                          authorized=self.server.token is None or credential == "ours",
+                          credential=credential,
                           headers={k: v for k, v in self.headers.items()
                                    if k.lower() != "authorization"})
-            if method == "POST":
-                req.body = self._read_json()
+            if method == "POST" and req.authorized:     # the token first: no body read for
+                req.body = self._read_json()            # a request that has none
                 if kind == "chat" and isinstance(req.body, dict):
                     req.model = str(req.body.get("model") or "")
             app.received(req)
@@ -273,6 +283,8 @@ class Handler(BaseHTTPRequestHandler):
             check_input(req.body, kind, queued=req.query.get("queueRequest") == "true")
             app.run(req, self)
         except ApiError as err:
+            if not self._body_read:           # what is left of the body cannot be a request
+                self.close_connection = True
             headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after is not None else {}
             body = openai_error(err.status, err.code, err.message) if openai_shape \
                 else error_envelope(err.code, err.message)
@@ -280,19 +292,72 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def _credential(self) -> str:
+        """Whether the request carries our token ("ours"), another one, or none."""
+        auth = self.headers.get("Authorization")
+        if not auth:
+            return "none"
+        token = self.server.token
+        if token is None:
+            return "ours"
+        return "ours" if hmac.compare_digest(auth.encode(), f"Bearer {token}".encode()) \
+            else "other"
+
     def _read_json(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body(self.server.max_body)
         try:
             return json.loads(raw or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(400, 5004, "Invalid input: the body is not JSON") from None
+
+    def _read_body(self, limit: int) -> bytes:
+        """The request body, chunked or by Content-Length, refused at once past ``limit``."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        given = self.headers.get("Content-Length")
+        if given is None:
+            self._body_read = True
+            return b""
+        if not given.strip().isdigit():
+            raise ApiError(400, 5004, "Invalid input: Content-Length must be a number of bytes")
+        length = int(given)
+        if length > limit:
+            raise ApiError(413, 3006, f"Request too large: {length:,} bytes, over the "
+                                      f"{limit:,}-byte limit")
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise ApiError(400, 5004, "Invalid input: the body ended before Content-Length")
+        self._body_read = True
+        return data
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts, size = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                n = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ApiError(400, 5004, "Invalid input: a broken chunk in the body") from None
+            if n < 0:
+                raise ApiError(400, 5004, "Invalid input: a broken chunk in the body")
+            if n == 0:
+                while self.rfile.readline(65537).strip():      # trailers
+                    pass
+                self._body_read = True
+                return b"".join(parts)
+            size += n
+            if size > limit:
+                raise ApiError(413, 3006, f"Request too large: over the {limit:,}-byte limit")
+            parts.append(self.rfile.read(n))
+            self.rfile.readline(3)                              # the chunk's CRLF
 
     def send_json(self, status: int, obj, headers: dict | None = None) -> None:
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for key, value in {**self.server.extra_headers, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
@@ -343,14 +408,21 @@ class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = MAX_CONNECTIONS   # the listen backlog: socketserver's 5 made a burst
+                                           # of clients wait a second each for SYN retries
 
     def __init__(self, app, *, account_id: str | None, token: str | None, host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, max_body: int = MAX_BODY, max_connections: int = MAX_CONNECTIONS,
+                 idle_timeout: float = IDLE_TIMEOUT):
         self.app = app
         self.account_id = account_id
         self.token = token
+        self.max_body, self.max_connections = max_body, max_connections
+        self.idle_timeout = idle_timeout
         self.extra_headers: dict = {}
         self.connections = 0
+        self.open = 0                        # connections being served now
+        self._open_lock = threading.Lock()
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), Handler)
@@ -363,8 +435,22 @@ class ApiServer(ThreadingHTTPServer):
         return name in ("localhost", str(self.server_address[0]).lower()) or is_loopback(name)
 
     def process_request(self, request, client_address):
+        with self._open_lock:
+            full = self.open >= self.max_connections
+            if not full:
+                self.open += 1
+        if full:                             # no thread for it: closed at once
+            self.shutdown_request(request)
+            return
         self.connections += 1                # for tests: is a connection reused?
         super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self.open -= 1
 
     def handle_error(self, request, client_address):
         """A client that went away is normal here; anything else is printed as usual."""

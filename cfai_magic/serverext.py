@@ -84,7 +84,7 @@ class CfaiExtension(ExtensionApp):
         if self.local:
             from .local import runtime
             info = runtime.read_record(self.record)
-            if info and runtime.pid_alive(info.get("pid")):
+            if runtime.owns(info):
                 backend = {"pid": info["pid"], "model": info.get("model"),
                            **runtime.backend_status(info)}
         return {"autoload": self.autoload, "local": self.local,

@@ -1,7 +1,8 @@
 """cfai-local: run the embedded model behind the Workers AI API.
 
     cfai-local serve [--host 127.0.0.1] [--port 0] [--model PATH.gguf]
-                     [--idle-timeout S] [--record FILE]      (token: CFAI_LOCAL_TOKEN)
+                     [--idle-timeout S] [--record FILE] [--connection-timeout S]
+                                                             (token: CFAI_LOCAL_TOKEN)
     cfai-local status
     cfai-local stop
 """
@@ -14,23 +15,33 @@ import sys
 
 
 def serve(args) -> int:
+    from ..config import Secret
     from .model import LocalModel
-    from .runtime import OWNER_ENV, TOKEN_ENV, remove_record, write_record
+    from .runtime import OWNER_ENV, TOKEN_ENV, remove_record, serving, started, write_record
     from .server import LocalBackend
     args.token = args.token or os.environ.get(TOKEN_ENV) or None
+    hold = serving(args.record_path) if args.record else None
+    if args.record and hold is None:       # one server per record
+        from .runtime import read_record
+        info = read_record(args.record_path) or {}
+        print(f"cfai-local: a backend already serves {args.record} (at {info.get('url', '?')}, "
+              f"pid {info.get('pid', '?')}): use it, or run cfai-local stop first", flush=True)
+        return 1
     print("cfai-local: loading the model…", flush=True)
     model = LocalModel(args.model)
     owner = os.environ.get(OWNER_ENV)
     backend = LocalBackend(model, idle_timeout=args.idle_timeout or None,
                            owner=int(owner) if owner and owner.isdigit() else None)
-    server = backend.serve(host=args.host, port=args.port, token=args.token)
+    server = backend.serve(host=args.host, port=args.port, token=args.token,
+                           idle_timeout=args.connection_timeout)
     print(f"cfai-local: {model.name} loaded in {model.load_seconds:.1f} s; serving at {server.url}",
           flush=True)
     print(f"cfai-local: use base_url={server.url} "
           f"({'the token you gave' if args.token else 'any token, any account id'})", flush=True)
     if args.record:
         from .. import __version__
-        write_record(args.record_path, {"url": server.url, "token": args.token, "pid": os.getpid(),
+        write_record(args.record_path, {"url": server.url, "token": Secret(args.token or ""),
+                                        "pid": os.getpid(), "started": started(os.getpid()),
                                         "model": model.name, "version": __version__})
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -40,15 +51,16 @@ def serve(args) -> int:
     finally:
         if args.record:
             remove_record(args.record_path, os.getpid())
+            hold.close()
         server.server_close()
     print("cfai-local: stopped", flush=True)
     return 0
 
 
 def status(args) -> int:
-    from .runtime import answers, pid_alive, read_record, record_path
+    from .runtime import answers, owns, read_record, record_path
     info = read_record()
-    if info and pid_alive(info.get("pid")) and answers(info):
+    if owns(info) and answers(info):
         print(f"running: {info['url']} (pid {info['pid']}, model {info.get('model')})")
         return 0
     print(f"not running (no live record at {record_path()})")
@@ -73,6 +85,8 @@ def main(argv=None) -> int:
                                    "so prefer the environment variable")
     p.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds")
     p.add_argument("--record", help="write the URL and token to this file (for kernels to share)")
+    p.add_argument("--connection-timeout", type=float, default=15.0,
+                   help="close a connection idle (or sending this slowly) for this many seconds")
     sub.add_parser("status", help="is the shared backend running?")
     sub.add_parser("stop", help="stop the shared backend")
     args = ap.parse_args(argv)

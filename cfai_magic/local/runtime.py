@@ -1,8 +1,12 @@
 """One local backend per machine, shared by every kernel.
 
 The first kernel that needs it starts ``cfai-local serve`` as its own process; the server
-records its URL and a random token in the Jupyter runtime directory (mode 0600), where other
-kernels find and reuse it. It exits by itself after an idle time and removes its record.
+records its URL, a random token, its pid and its process's start time in the Jupyter runtime
+directory (mode 0600), where other kernels find and reuse it. It exits by itself after an idle
+time and removes its record. A record survives ``kill -9`` and reboots, and its pid may now be
+another program's: a record counts only while its pid runs *and* started when the record says
+(``/proc/<pid>/stat``; where there is no /proc, the server answers its own /status with that
+pid to the record's token). Nothing is signalled unless that holds.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from ..config import Secret
 from ..errors import ConfigError
 
 RECORD = "cfai-local-backend.json"
@@ -50,17 +55,25 @@ def record_path() -> Path:
 def write_record(path: Path, info: dict) -> None:
     """Atomically, readable by this user only (it holds the token)."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                 0o600)
+    token = info.get("token")
     with os.fdopen(fd, "w") as f:
-        json.dump(info, f)
+        json.dump({**info, "token": token.reveal() if isinstance(token, Secret) else token}, f)
     os.replace(tmp, path)
 
 
 def read_record(path: Path | None = None) -> dict | None:
+    """The record, its token wrapped (so no frame that holds the record shows the token)."""
     try:
-        return json.loads((path or record_path()).read_text())
+        info = json.loads((path or record_path()).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(info, dict):
+        return None
+    if isinstance(info.get("token"), str):
+        info["token"] = Secret(info["token"])
+    return info
 
 
 def remove_record(path: Path, pid: int) -> None:
@@ -70,6 +83,26 @@ def remove_record(path: Path, pid: int) -> None:
             path.unlink()
         except OSError:
             pass
+
+
+def started(pid) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None."""
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+
+
+def owns(info: dict | None) -> bool:
+    """Whether the process a record names is the backend that wrote it (not a process that
+    got its pid later)."""
+    if not info or not pid_alive(info.get("pid")):
+        return False
+    now = started(info["pid"])
+    if now is not None and info.get("started") is not None:
+        return now == info["started"]
+    return backend_status(info).get("pid") == info.get("pid")
 
 
 def pid_alive(pid) -> bool:
@@ -85,22 +118,28 @@ def pid_alive(pid) -> bool:
         return True
 
 
+def _get(info: dict, url: str, timeout: float):
+    from ..backends import BearerAuth
+    from ..config import origin
+    token = info.get("token")
+    auth = BearerAuth(token, origin(url)) if isinstance(token, Secret) and token else None
+    return requests.get(url, auth=auth, timeout=timeout, allow_redirects=False)
+
+
 def backend_status(info: dict, timeout: float = 2.0) -> dict:
     """What a running backend says of itself (model, uptime, answers), or {} if it does not."""
     try:
-        r = requests.get(info["url"].rsplit("/client/v4", 1)[0] + "/status",
-                         headers={"Authorization": f"Bearer {info['token']}"}, timeout=timeout)
+        r = _get(info, info["url"].rsplit("/client/v4", 1)[0] + "/status", timeout)
         return r.json() if r.ok else {}
-    except (requests.RequestException, KeyError, ValueError):
+    except (requests.RequestException, KeyError, ValueError, TypeError):
         return {}
 
 
 def answers(info: dict, timeout: float = 2.0) -> bool:
     try:
-        r = requests.get(f"{info['url']}/accounts/local/ai/models/search",
-                         headers={"Authorization": f"Bearer {info['token']}"}, timeout=timeout)
-        return r.status_code == 200
-    except (requests.RequestException, KeyError):
+        return _get(info, f"{info['url']}/accounts/local/ai/models/search",
+                    timeout).status_code == 200
+    except (requests.RequestException, KeyError, TypeError):
         return False
 
 
@@ -119,6 +158,22 @@ def locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def serving(path: Path):
+    """Hold the record's serve lock for this process's life (the kernel lets it go at exit, even
+    on kill -9); None when another process holds it: it serves this record already."""
+    try:
+        import fcntl
+    except ImportError:
+        return open(os.devnull)
+    f = private(path.with_suffix(".serving"), os.O_WRONLY)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    return f
+
+
 def private(path: Path, flags: int):
     """A file of this user's only (0600), created if need be; an older one is made so too."""
     fd = os.open(path, flags | os.O_CREAT, 0o600)
@@ -135,7 +190,7 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
     """The running shared backend's record, starting one if none answers."""
     from .. import __version__
     info = read_record()
-    if info and pid_alive(info.get("pid")):
+    if owns(info):
         if info.get("version") == __version__:
             return info
         stop_backend()                  # started by another version of cfai_magic
@@ -147,18 +202,19 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
     path = record_path()
     with locked(path.with_suffix(".lock")):
         info = read_record(path)
-        if info and pid_alive(info.get("pid")) and answers(info) \
-                and info.get("version") == __version__:
+        if owns(info) and answers(info) and info.get("version") == __version__:
             return info
+        if info is not None and not owns(info):
+            remove_record(path, info.get("pid"))      # stale: its process is gone
         if notify:
             notify("starting the embedded local model (once per machine)…")
-        token = secrets.token_urlsafe(24)
+        token = Secret(secrets.token_urlsafe(24))
         log = private(path.with_suffix(".log"), os.O_WRONLY | os.O_APPEND)
         proc = subprocess.Popen(      # the token in the environment: ps shows command lines
             [sys.executable, "-m", "cfai_magic.local", "serve", "--port", "0",
              "--idle-timeout", str(idle_timeout), "--record", str(path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, TOKEN_ENV: token}, start_new_session=True)
+            env={**os.environ, TOKEN_ENV: token.reveal()}, start_new_session=True)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -176,9 +232,12 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
 
 def stop_backend(path: Path | None = None) -> bool:
     """Stop the shared backend (or the one recorded at ``path``), if one runs; True if one
-    did."""
+    did. A record whose pid is not the backend that wrote it is removed, nothing signalled."""
+    path = path or record_path()
     info = read_record(path)
-    if not info or not pid_alive(info.get("pid")):
+    if not owns(info):
+        if info is not None:
+            remove_record(path, info.get("pid"))
         return False
     import signal
     os.kill(int(info["pid"]), signal.SIGTERM)

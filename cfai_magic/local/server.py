@@ -11,8 +11,8 @@ import threading
 import time
 from collections import deque
 
-from ..apiserver import (DONE, ApiError, ApiServer, chunk, completion, completion_chunk,
-                         envelope, search_item, sse)
+from ..apiserver import (DONE, IDLE_TIMEOUT, ApiError, ApiServer, chunk, completion,
+                         completion_chunk, envelope, search_item, sse)
 from ..models import CURRENT, LOCAL, LOCAL_MODEL, SEED
 
 # Ours to serve offline: the embedded model, the seed ids, and today's free-plan ids, all
@@ -74,8 +74,10 @@ class LocalBackend:
         self.answers = 0
         self._server: ApiServer | None = None
 
-    def serve(self, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> ApiServer:
-        self._server = ApiServer(self, account_id=None, token=token, host=host, port=port)
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+              idle_timeout: float = IDLE_TIMEOUT) -> ApiServer:
+        self._server = ApiServer(self, account_id=None, token=token, host=host, port=port,
+                                 idle_timeout=idle_timeout)
         self._server.extra_headers.update({"X-Cfai-Backend": "local",
                                            "X-Cfai-Served-By": self.model.name})
         if self.idle_timeout or self.owner:
@@ -92,7 +94,9 @@ class LocalBackend:
                 return
 
     def status(self) -> dict:
-        return {"model": self.model.name, "uptime": round(time.monotonic() - self.started, 1),
+        import os
+        return {"model": self.model.name, "pid": os.getpid(),
+                "uptime": round(time.monotonic() - self.started, 1),
                 "answers": self.answers, "tokens": self.generated,
                 "waiting": self.queue.waiting}
 

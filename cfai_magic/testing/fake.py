@@ -179,8 +179,9 @@ class FakeWorkersAI:
         """Environment variables that point cfai_magic (in this or another process) here."""
         env = {"CLOUDFLARE_ACCOUNT_ID": self.account_id, "CLOUDFLARE_API_TOKEN": self.token,
                "CFAI_BASE_URL": self.url}
-        if protocol == "openai":
-            env.update(CFAI_PROTOCOL="openai", CFAI_BASE_URL=self.openai_url)
+        if protocol == "openai":      # an engine at a URL of its own: its key, not Cloudflare's
+            env.update(CFAI_PROTOCOL="openai", CFAI_BASE_URL=self.openai_url,
+                       OPENAI_API_KEY=self.token)
         return env
 
     def client(self, protocol: str = "workers-ai", **kw):
@@ -251,6 +252,9 @@ class FakeWorkersAI:
         if reply.status >= 400:
             raise ApiError(reply.status, reply.code or DEFAULT_CODES.get(reply.status, 0),
                            reply.message or f"Scripted error {reply.status}", reply.retry_after)
+        if reply.status >= 300:                  # a redirect (headers={"Location": ...})
+            handler.send_json(reply.status, {}, reply.headers)
+            return
         chat = request.kind == "chat"
         dialect = reply.dialect or ("chat" if chat else dialect_of(request.model))
         pieces = reply.pieces()
