@@ -36,3 +36,20 @@ def client(fake_workers_ai):
     c = fake_workers_ai.client()
     yield c
     c.close()
+
+
+@pytest.fixture
+def shell():
+    """An InteractiveShell with the extension loaded; what a test left in it is cleaned up."""
+    from IPython.core.interactiveshell import InteractiveShell
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "cfai_magic")
+    yield ip
+    ip.run_line_magic("unload_ext", "cfai_magic")
+    for name in ("_cfai", "answer", "kernel"):
+        ip.user_ns.pop(name, None)
+    if hasattr(ip, "kernel"):
+        del ip.kernel
+    ip.rl_next_input = None
+    for section in ("CfaiMagics", "Settings"):        # %config persists in the shell's config
+        ip.config.pop(section, None)

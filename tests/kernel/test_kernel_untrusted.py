@@ -76,13 +76,13 @@ def test_a_server_error_message(kernel, hostile):
     check_all(messages)
 
 
-def test_a_cassette_recorded_from_a_hostile_server(kernel, hostile, tmp_path):
+def test_a_crafted_cassette(kernel, hostile, tmp_path):
+    """A cassette from anywhere: its text, its label and its served_by are untrusted."""
     cassette = tmp_path / "hostile.json"
-    hostile.enqueue(Reply(text=HOSTILE, headers=HEADERS))
-    kernel.run(f"%cfai record {cassette}")
-    kernel.run("%%cfai -m llama2 --once\nrecorded")
-    recorded = json.loads(cassette.read_text())["interactions"][0]
-    assert recorded["response"]["served_by"] == HEADER and recorded["request"]["backend"] == HEADER
+    cassette.write_text(json.dumps({"cfai_cassette": 1, "interactions": [
+        {"request": {"backend": HEADER, "model": "@cf/meta/llama-2-7b-chat-fp16",
+                     "body": {"prompt": "recorded"}},
+         "response": {"chunks": [HOSTILE], "usage": None, "served_by": HEADER}}]}))
     replay = Kernel({}, cwd=str(tmp_path))       # no fake, no credentials: the cassette alone
     try:
         replay.run("%load_ext cfai_magic")
@@ -93,6 +93,17 @@ def test_a_cassette_recorded_from_a_hostile_server(kernel, hostile, tmp_path):
         assert "replayed" in displays(messages)[-1]["content"]["data"]["text/plain"]
     finally:
         replay.close()
+
+
+def test_a_hostile_server_cannot_name_itself_in_a_recording(kernel, hostile, tmp_path):
+    cassette = tmp_path / "recorded.json"
+    hostile.enqueue(Reply(text="hi", headers=HEADERS))
+    kernel.run(f"%cfai record {cassette}")
+    kernel.run("%%cfai -m llama2 --once\nrecorded")
+    recorded = json.loads(cassette.read_text())["interactions"][0]
+    port = hostile.url.split(":")[2].split("/")[0]
+    assert recorded["request"]["backend"] == f"127.0.0.1:{port}"    # the backend's own label
+    assert len(recorded["response"]["served_by"]) == 100            # the header's words, cut
 
 
 def test_the_live_list_in_models_and_in_the_panel(kernel, hostile, tmp_path):
