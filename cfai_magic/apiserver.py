@@ -7,8 +7,9 @@ Paths: ``/client/v4/accounts/{account}/ai/run/{model}``, ``.../ai/models/search`
 Gateway's ``/v1/{account}/{gateway}/workers-ai/{model}``, and the OpenAI-compatible
 ``/client/v4/accounts/{account}/ai/v1/chat/completions`` and ``/v1/chat/completions`` (with
 ``.../models`` beside them; kind ``chat``, the model in the body). Model ids may come raw
-(``@cf/meta/x``) or percent-encoded (``@cf%2Fmeta%2Fx``). Errors on ``/v1/...`` have the OpenAI
-shape, elsewhere the v4 envelope.
+(``@cf/meta/x``) or percent-encoded (``@cf%2Fmeta%2Fx``). Errors at either OpenAI-compatible
+root have the OpenAI shape, elsewhere the v4 envelope; methods other than GET and POST get 405.
+Bodies are checked by apicheck.py.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .apicheck import check_body, text_of
 from .config import is_loopback
 
 API_ROOT = "/client/v4"
@@ -154,9 +156,9 @@ class Request:
         """The prompt, or the last user message."""
         if "prompt" in self.body:
             return str(self.body["prompt"])
-        users = [m.get("content", "") for m in self.body.get("messages", [])
+        users = [text_of(m.get("content")) for m in self.body.get("messages", [])
                  if isinstance(m, dict) and m.get("role") == "user"]
-        return str(users[-1]) if users else ""
+        return users[-1] if users else ""
 
 
 def parse_path(path: str):
@@ -184,43 +186,32 @@ def parse_path(path: str):
 
 OPENAI_PATHS = {"chat/completions": "chat", "models": "models"}
 POSTS = ("run", "chat")
+METHODS = "GET, POST"
 
 
-def check_input(body, kind: str = "run", queued: bool = False) -> None:
-    """The checks the service makes on every run body (``queued``: the Batch API's, a list of
-    ``requests`` each checked as a run body, or a ``request_id``)."""
-    if not isinstance(body, dict):
-        raise ApiError(400, 5004, "Invalid input: the body must be a JSON object")
-    if queued:
-        if isinstance(body.get("request_id"), str):
-            return
-        items = body.get("requests")
-        if not isinstance(items, list) or not items:
-            raise ApiError(400, 5004, "Invalid input: give requests (a list) or a request_id")
-        for item in items:
-            check_input({k: v for k, v in item.items() if k != "external_reference"}
-                        if isinstance(item, dict) else item)
-        return
-    if kind == "chat":
-        if not isinstance(body.get("model"), str) or not body["model"]:
-            raise ApiError(400, 5004, "Invalid input: model is required")
-        if "messages" not in body:
-            raise ApiError(400, 5004, "Invalid input: messages is required")
-    has_prompt, has_messages = "prompt" in body, "messages" in body
-    if has_prompt == has_messages:
-        raise ApiError(400, 5004, "Invalid input: give exactly one of prompt or messages")
-    if has_prompt and not isinstance(body["prompt"], str):
-        raise ApiError(400, 5004, "Invalid input: prompt must be a string")
-    if has_messages:
-        msgs = body["messages"]
-        if not isinstance(msgs, list) or not msgs or not all(
-                isinstance(m, dict) and isinstance(m.get("role"), str)
-                and isinstance(m.get("content"), str) for m in msgs):
-            raise ApiError(400, 5004, "Invalid input: messages must be a list of "
-                                      "{role, content} strings")
-    max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ApiError(400, 5004, "Invalid input: max_tokens must be a positive integer")
+def page_of(items: list[dict], query: dict) -> tuple[list[dict], dict]:
+    """models/search as Cloudflare answers it: filtered by ``search`` (in the name or the
+    description), ``task`` and ``author``, then one ``page`` of ``per_page`` (default 20, at most
+    1000) with its ``result_info``; a page past the end is empty."""
+    def has(item, key, value):
+        if key == "search":
+            return value.lower() in (item.get("name", "") + " " +
+                                     str(item.get("description") or "")).lower()
+        if key == "task":
+            return (item.get("task") or {}).get("name", "").lower() == value.lower()
+        parts = item.get("name", "").split("/")
+        return len(parts) > 2 and parts[1].lower() == value.lower()
+    for key in ("search", "task", "author"):
+        if query.get(key):
+            items = [m for m in items if has(m, key, query[key])]
+    try:
+        page = max(1, int(query.get("page") or 1))
+        per_page = max(1, min(1000, int(query.get("per_page") or 20)))
+    except ValueError:
+        raise ApiError(400, 5004, "Invalid input: page and per_page are numbers") from None
+    shown = items[(page - 1) * per_page:page * per_page]
+    return shown, {"page": page, "per_page": per_page, "count": len(shown),
+                   "total_count": len(items)}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -237,6 +228,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._dispatch("POST")
 
+    def _refuse_method(self):
+        """405, in the shape of the path's API; HEAD gets the headers only."""
+        found = parse_path(self.path)
+        self.close_connection = True           # a body, if any, is not read
+        body = openai_error(405, 7001, f"Method {self.command} not allowed") \
+            if found and found[0] in ("chat", "models") else \
+            error_envelope(7001, f"Method {self.command} not allowed: use {METHODS}")
+        self.send_json(405, body, {"Allow": METHODS}, head=self.command == "HEAD")
+
+    do_HEAD = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = _refuse_method
+
     def setup(self):
         self.timeout = self.server.idle_timeout       # idle and slow clients are let go
         super().setup()
@@ -244,8 +246,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         app = self.server.app
         found = parse_path(self.path)
-        openai_shape = urlsplit(self.path).path.startswith("/v1/") and found is not None \
-            and found[0] in ("chat", "models")
+        openai_shape = found is not None and found[0] in ("chat", "models")   # both roots
         self._body_read = method != "POST"
         try:
             if not self.server.host_allowed(self.headers.get("Host", "")):
@@ -274,13 +275,16 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "status":
                 self.send_json(200, app.status())
                 return
-            if kind in ("search", "models"):
-                models = app.model_list(req)
-                self.send_json(200, envelope(models) if kind == "search" else {
-                    "object": "list", "data": [{"id": m["name"], "object": "model",
-                                                "owned_by": "cfai"} for m in models]})
+            if kind == "search":
+                shown, info = page_of(app.model_list(req), req.query)
+                self.send_json(200, {**envelope(shown), "result_info": info})
                 return
-            check_input(req.body, kind, queued=req.query.get("queueRequest") == "true")
+            if kind == "models":
+                self.send_json(200, {"object": "list", "data": [
+                    {"id": m["name"], "object": "model", "owned_by": "cfai"}
+                    for m in app.model_list(req)]})
+                return
+            check_body(req.body, kind, queued=req.query.get("queueRequest") == "true")
             app.run(req, self)
         except ApiError as err:
             if not self._body_read:           # what is left of the body cannot be a request
@@ -351,7 +355,8 @@ class Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(n))
             self.rfile.readline(3)                              # the chunk's CRLF
 
-    def send_json(self, status: int, obj, headers: dict | None = None) -> None:
+    def send_json(self, status: int, obj, headers: dict | None = None,
+                  head: bool = False) -> None:
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -361,7 +366,8 @@ class Handler(BaseHTTPRequestHandler):
         for key, value in {**self.server.extra_headers, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        if not head:
+            self.wfile.write(data)
 
     def start_stream(self, headers: dict | None = None, chunked: bool = True) -> None:
         """Status 200, text/event-stream, chunked transfer encoding (as the live service), or

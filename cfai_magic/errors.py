@@ -12,7 +12,7 @@
     │   ├── ModelRetired       5028 (or refused before sending: the catalog knows)
     │   ├── PlanRequired       403 5035: the model needs the Workers Paid plan
     │   ├── AccountNotFound    404 7003
-    │   ├── InvalidRequest     400 5004/3003, 413 3006
+    │   ├── InvalidRequest     400 5004/5006/3003, 413 3006
     │   ├── RequestTimeout     408 3007/3008             (retried)
     │   ├── RateLimited        429 3040, .retry_after    (retried)
     │   ├── QuotaExceeded      429 3036                  (never retried)
@@ -214,7 +214,7 @@ class CassetteMiss(CfaiError):
 _BY_CODE = {
     10000: AuthError, 5007: ModelNotFound, 3042: ModelNotFound, 7003: AccountNotFound,
     5028: ModelRetired, 5035: PlanRequired,
-    5004: InvalidRequest, 3003: InvalidRequest, 3006: InvalidRequest,
+    5004: InvalidRequest, 5006: InvalidRequest, 3003: InvalidRequest, 3006: InvalidRequest,
     3007: RequestTimeout, 3008: RequestTimeout, 3040: RateLimited, 3036: QuotaExceeded,
 }
 _BY_STATUS = {401: AuthError, 403: AuthError, 404: ModelNotFound, 408: RequestTimeout,

@@ -38,6 +38,8 @@ class Model:
     json_mode: bool = False                # takes response_format (features/json-mode.mdx)
     retires: str | None = None             # ISO date it was or will be retired
     replacement: str | None = None
+    dialect: str = "chat"                  # how /ai/run answers: chat (a chat.completion in
+                                           # the envelope) or legacy ({"response": ...})
 
     @property
     def flags(self) -> list[str]:
@@ -92,7 +94,7 @@ class Model:
 def _retired_seed(id, *limits, description, **prices) -> Model:
     # served now only by our backends (local, fake), which implement JSON mode
     return Model(id, *limits, description=description, retires=RETIRED_SEEDS,
-                 replacement=DEFAULT_CLOUDFLARE, json_mode=True, **prices)
+                 replacement=DEFAULT_CLOUDFLARE, json_mode=True, dialect="legacy", **prices)
 
 
 SEED = (
@@ -106,7 +108,8 @@ SEED = (
 )
 
 LOCAL = Model(LOCAL_MODEL, 256, 1024, 4096, 2048,
-              "Gemma 3 270M (base model) served by the embedded local backend", json_mode=True)
+              "Gemma 3 270M (base model) served by the embedded local backend", json_mode=True,
+              dialect="legacy")
 
 CURRENT = (
     Model(DEFAULT_CLOUDFLARE, context_tokens=131_072, price_in=0.0605, price_out=0.4,
@@ -119,10 +122,10 @@ CURRENT = (
           reasoning=True, tools=True, description="OpenAI gpt-oss-20b, open weights"),
     Model("@cf/ibm-granite/granite-4.0-h-micro", context_tokens=131_000, price_in=0.017,
           price_out=0.11, description="IBM Granite 4.0 H Micro"),
-    Model("@cf/meta/llama-3.1-8b-instruct-fast", tools=True, json_mode=True,
+    Model("@cf/meta/llama-3.1-8b-instruct-fast", tools=True, json_mode=True, dialect="legacy",
           description="Llama 3.1 8B instruct, fast version"),
     Model("@cf/meta/llama-3.3-70b-instruct-fp8-fast", context_tokens=24_000, price_in=0.29,
-          price_out=2.25, tools=True, batch=True, json_mode=True,
+          price_out=2.25, tools=True, batch=True, json_mode=True, dialect="legacy",
           description="Llama 3.3 70B instruct, fp8, fast version"),
     Model("@cf/moonshotai/kimi-k2.6", context_tokens=262_144, price_in=0.95, price_out=4.0,
           price_cached=0.16, reasoning=True, tools=True, vision=True, batch=True, paid=True,

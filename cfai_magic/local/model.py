@@ -8,9 +8,10 @@ a ``prompt`` is one user turn unless ``raw`` is true, when it is continued as it
 from __future__ import annotations
 
 import json
-
 import os
 import time
+
+from ..messages import text_of
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
 TURN_STOPS = ["\nQuestion:", "Question:", "\nAnswer:", "\nQ:", "\nA:", "\nUser:", "\n\n\n"]
@@ -36,13 +37,20 @@ def default_model_path() -> str:
 
 
 def transcript(messages: list[dict]) -> str:
-    """Messages as a transcript for a base model to continue after the last ``Answer:``."""
-    parts = [m["content"].strip() + "\n" for m in messages if m["role"] == "system"]
+    """Messages as a transcript for a base model to continue after the last ``Answer:``: a
+    message's text parts joined, an assistant's tool calls and the tools' results written out."""
+    parts = [text_of(m.get("content")).strip() + "\n" for m in messages
+             if m["role"] in ("system", "developer")]
     for m in messages:
+        text = text_of(m.get("content")).strip()
         if m["role"] == "user":
-            parts.append(f"Question: {m['content'].strip()}")
+            parts.append(f"Question: {text}")
         elif m["role"] == "assistant":
-            parts.append(f"Answer: {m['content'].strip()}\n")
+            calls = [c.get("function", c) for c in m.get("tool_calls") or ()]
+            asked = "; ".join(f"called {c.get('name')}({c.get('arguments') or ''})" for c in calls)
+            parts.append(f"Answer: {' '.join(x for x in (text, asked) if x)}\n")
+        elif m["role"] == "tool":
+            parts.append(f"Result: {text}\n")
     return "\n".join(parts) + "\nAnswer:"
 
 

@@ -11,13 +11,15 @@ import threading
 import time
 from collections import deque
 
+from ..apicheck import check_limits, refuse_images
 from ..apiserver import (DONE, IDLE_TIMEOUT, ApiError, ApiServer, chunk, completion,
                          completion_chunk, envelope, search_item, sse)
-from ..models import CURRENT, LOCAL, LOCAL_MODEL, SEED
+from ..models import BUILT_IN, CURRENT, LOCAL, LOCAL_MODEL, SEED
 
 # Ours to serve offline: the embedded model, the seed ids, and today's free-plan ids, all
 # answered by the embedded model (which says so), so notebooks written for Cloudflare run here.
 SERVED = {m.id: m for m in (LOCAL, *SEED, *(m for m in CURRENT if not m.paid))}
+VISION = [m.id for m in BUILT_IN if m.vision]
 SAMPLING = ("temperature", "top_p", "top_k", "seed", "repetition_penalty",
             "frequency_penalty", "presence_penalty")
 
@@ -110,27 +112,22 @@ class LocalBackend:
                 for m in SERVED.values()]
 
     def check(self, request) -> tuple[str, list[str], int, int]:
-        """Refuse what the service would refuse; returns (text, stops, max_tokens, n_prompt)."""
+        """Refuse what the service would refuse; returns (text, stops, max_tokens, n_prompt).
+        The default max_tokens is the model's (when streaming too), fitted to the context."""
         spec = SERVED.get(request.model)
         if spec is None:
             raise ApiError(400, 5007, f"No such model {request.model}; the local backend serves "
                                       + ", ".join(SERVED))
         body = request.body
-        max_tokens = body.get("max_tokens") or spec.default_max_tokens
-        if spec.sequence_tokens and max_tokens > spec.sequence_tokens:
-            raise ApiError(400, 5004, f"Invalid input: max_tokens {max_tokens} is over the "
-                                      f"{spec.sequence_tokens}-token limit of {spec.id}")
+        refuse_images(body, spec.id, "; the embedded local model cannot see images (on "
+                                     "Cloudflare: " + ", ".join(VISION) + ")")
         for key in SAMPLING:
             value = body.get(key)
             if key in body and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ApiError(400, 5004, f"Invalid input: {key} must be a number")
         text, stops = self.model.prompt_for(body)
         n_prompt = self.model.count(text)
-        context = min(spec.context_tokens or self.model.n_ctx, self.model.n_ctx)
-        if n_prompt + max_tokens > context:
-            raise ApiError(413, 3006, f"Request too large: {n_prompt} input tokens plus "
-                                      f"max_tokens {max_tokens} exceed the {context}-token "
-                                      f"context of {spec.id}")
+        max_tokens = check_limits(spec, body, n_prompt, self.model.n_ctx, stream=request.stream)
         return text, stops, max_tokens, n_prompt
 
     def run(self, request, handler) -> None:
@@ -155,10 +152,13 @@ class LocalBackend:
             except Exception as err:           # llama.cpp cannot turn this schema into rules
                 raise ApiError(400, 5004, f"JSON Mode couldn't be met: {err}") from None
         stream = request.stream
-        wire = ChatWire(request) if request.kind == "chat" else LegacyWire()
+        wire = ChatWire(request) if request.kind == "chat" else \
+            RunChatWire(request) if SERVED[request.model].dialect == "chat" else LegacyWire()
         pieces: list[str] = []
         finish = "stop"
         held = ""          # whitespace waits for the next word, so answers never end in it
+        if isinstance(wire, RunChatWire):
+            wire.n_prompt = n_prompt
         gen = self.model.generate(text, max_tokens=max_tokens, stop=stops, **params)
         try:
             if stream:
@@ -169,6 +169,7 @@ class LocalBackend:
                     request.disconnected = True
                     break
                 self.generated += 1
+                wire.tokens += 1
                 if not pieces:
                     piece = piece.lstrip()      # answers start with a word, as on Workers AI
                 if piece and not piece.strip():
@@ -210,6 +211,8 @@ def json_schema(fmt: dict) -> dict | None:
 class LegacyWire:
     """The Workers AI answer shapes of the seed models (``/ai/run``)."""
 
+    tokens = 0                            # generated so far (a running usage, where shown)
+
     def piece(self, text: str) -> dict:
         return {"response": text}
 
@@ -228,6 +231,7 @@ class ChatWire:
         self.model = request.model
         self.include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
         self.first = True
+        self.tokens = 0
 
     def piece(self, text: str) -> dict:
         delta = {"role": "assistant", "content": text} if self.first else {"content": text}
@@ -242,3 +246,27 @@ class ChatWire:
 
     def whole(self, text: str, usage: dict, finish: str) -> dict:
         return completion(self.model, text, usage=usage, finish=finish)
+
+
+class RunChatWire(ChatWire):
+    """Today's models on ``/ai/run``: a chat.completion inside the v4 envelope, streamed as
+    chat.completion.chunk events that each carry the running usage, then a last chunk with
+    ``choices: []`` and the final usage (as Cloudflare streams them)."""
+
+    def __init__(self, request):
+        super().__init__(request)
+        self.n_prompt = 0
+        self.include_usage = True
+
+    def piece(self, text: str) -> dict:
+        chunk = super().piece(text)
+        chunk["usage"] = {"prompt_tokens": self.n_prompt, "completion_tokens": self.tokens,
+                          "total_tokens": self.n_prompt + self.tokens}
+        return chunk
+
+    def last(self, usage: dict, finish: str) -> list[dict]:
+        return [completion_chunk(self.model, {}, finish=finish, usage=usage),
+                completion_chunk(self.model, usage=usage)]
+
+    def whole(self, text: str, usage: dict, finish: str) -> dict:
+        return envelope(super().whole(text, usage, finish))

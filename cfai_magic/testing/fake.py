@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from ..apiserver import (DONE, ApiError, ApiServer, Request, chunk, completion,
                          completion_chunk, envelope, search_item, sse)
-from ..catalog import estimate_tokens
+from ..apicheck import check_limits, refuse_images, text_of
+from ..catalog import estimate_messages, estimate_tokens
 from ..models import BUILT_IN
 
 DEFAULT_CODES = {400: 5004, 401: 10000, 403: 10000, 404: 3042, 408: 3007, 413: 3006,
@@ -18,9 +19,10 @@ DEFAULT_CODES = {400: 5004, 401: 10000, 403: 10000, 404: 3042, 408: 3007, 413: 3
 
 
 def dialect_of(model_id: str) -> str:
-    """How a model answers /ai/run: the Llama and Mistral families (the seed models and the
-    ``-fast`` ones) in the legacy ``{"response"}`` shape, today's others as a chat.completion."""
-    return "legacy" if "/meta/" in model_id or "/mistral/" in model_id else "chat"
+    """How a model answers /ai/run, as the built-in table says: the seed models and the Llama
+    ``-fast`` ones in the legacy ``{"response"}`` shape, today's others as a chat.completion."""
+    spec = next((m for m in BUILT_IN if m.id == model_id), None)
+    return spec.dialect if spec is not None else "chat"
 
 
 def words(text: str) -> list[str]:
@@ -54,6 +56,8 @@ class Reply:
     by closing the connection. ``stall`` waits that long after the headers, before the first
     event. ``raw`` is a list of event payloads (strings) sent as they are, then ``[DONE]``.
     ``headers`` are added to the answer's response headers (``X-Cfai-Served-By``, say).
+    ``wire`` (bytes) is a whole event-stream body sent exactly as given; ``json`` a whole JSON
+    body sent as it is (captured answers: Cloudflare's provider's test fixtures, say).
     """
     text: str | None = None
     chunks: list[str] | None = None
@@ -83,6 +87,8 @@ class Reply:
     stall: float = 0.0
     raw: list | None = None
     headers: dict = field(default_factory=dict)
+    wire: bytes | None = None
+    json: dict | None = None
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -246,6 +252,7 @@ class FakeWorkersAI:
         if request.query.get("queueRequest") == "true":
             handler.send_json(200, envelope(self._queued(request)))
             return
+        self._check(request)
         reply = self._next(request)
         if reply.delay and self._server.stopping.wait(reply.delay):
             return
@@ -254,6 +261,14 @@ class FakeWorkersAI:
                            reply.message or f"Scripted error {reply.status}", reply.retry_after)
         if reply.status >= 300:                  # a redirect (headers={"Location": ...})
             handler.send_json(reply.status, {}, reply.headers)
+            return
+        if reply.json is not None:
+            handler.send_json(200, reply.json, reply.headers)
+            return
+        if reply.wire is not None:
+            handler.start_stream(reply.headers)
+            handler.write_chunks([reply.wire])
+            handler.end_stream()
             return
         chat = request.kind == "chat"
         dialect = reply.dialect or ("chat" if chat else dialect_of(request.model))
@@ -278,6 +293,20 @@ class FakeWorkersAI:
         else:
             objs = self._chat_events(request, reply, dialect, pieces, thoughts, usage)
         self._stream(request, handler, reply, objs)
+
+    @staticmethod
+    def _check(request) -> None:
+        """What the service (and the local backend) refuses: max_tokens over the model's
+        sequence limit, input over its context, images for a model that cannot see."""
+        spec = next((m for m in BUILT_IN if m.id == request.model), None)
+        if spec is None:
+            return
+        if not spec.vision:
+            refuse_images(request.body, spec.id)
+        body = request.body
+        prompt = estimate_tokens(body["prompt"]) if "prompt" in body else \
+            estimate_messages([{"content": text_of(m.get("content"))} for m in body["messages"]])
+        check_limits(spec, body, prompt, stream=request.stream)
 
     # the asynchronous Batch API
     def _queued(self, request) -> dict:
@@ -379,7 +408,8 @@ class FakeWorkersAI:
                                                             "arguments": args[:half]}}]})
                 deltas.append({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]})
             objs = [completion_chunk(model, d, usage=so_far(i + 1)) for i, d in enumerate(deltas)]
-            objs.append(completion_chunk(model, {}, finish=reply.finish))
+            objs.append(completion_chunk(model, {}, finish=reply.finish,
+                                         usage=so_far(len(deltas))))
         for obj in objs:
             obj.update(reply.extra)
         if usage and wanted:

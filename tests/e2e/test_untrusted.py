@@ -124,7 +124,12 @@ def test_payloads_are_inert_everywhere(page, lab, fake, artifacts):
         panel = page.locator(".cfai-panel")
         panel.wait_for()
         wait_until(lambda: panel.locator(".cfai-message-assistant").count() >= 1)
+        markdown_renders(panel.locator(".cfai-message-assistant").first)   # the loaded chat
+        assert "onerror" in panel.locator(".cfai-transcript").inner_text()  # its role, as text
+        inert(page, PANEL)
         fake.enqueue(Reply(text=HOSTILE, reasoning=HEADER, dialect="chat", headers=HEADERS))
+        panel.locator("button.cfai-new-chat").click()      # the loaded roles stay in the page
+        wait_until(lambda: panel.locator(".cfai-transcript .cfai-message-user").count() == 0)
         panel.locator(".cfai-input input").fill("and again")
         panel.locator("button.cfai-send").click()
         wait_until(lambda: panel.locator(".cfai-status").inner_text().startswith("✓"))

@@ -126,8 +126,10 @@ def test_every_widget_of_the_panel(kernel, hostile, tmp_path):
     widgets = Widgets(kernel)
     msg_id = kernel.send("%cfai panel")
     widgets.pump(lambda ws: ws.find("cfai-send"))
-    [box], [send], [status], [error] = (widgets.find(c) for c in
-                                        ("cfai-input", "cfai-send", "cfai-status", "cfai-error"))
+    [box], [send], [status], [error], [new] = (
+        widgets.find(c) for c in ("cfai-input", "cfai-send", "cfai-status", "cfai-error",
+                                  "cfai-new-chat"))
+    widgets.click(new)              # the loaded chat's roles stay shown; this one starts afresh
     hostile.enqueue(Reply(text=HOSTILE, reasoning=HEADER, dialect="chat", headers=HEADERS))
     widgets.set(box, value="go")
     widgets.click(send)

@@ -63,7 +63,7 @@ def test_json_answer_in_the_v4_envelope(backend):
     ({"prompt": "word " * 5000, "model": "@cf/meta/llama-2-7b-chat-int8"}, 413, 3006),
     ({"prompt": "hi", "model": "@cf/unknown/model"}, 400, 5007),
     ({"prompt": "hi", "messages": [], "model": "@local/gemma-3-270m"}, 400, 5004),
-    ({"messages": [{"role": "user"}], "model": "@local/gemma-3-270m"}, 400, 5004),
+    ({"messages": [{"role": "user"}], "model": "@local/gemma-3-270m"}, 400, 5006),  # Bad input
     ({"prompt": "hi", "temperature": "hot", "model": "@local/gemma-3-270m"}, 400, 5004),
 ])
 def test_limits_and_bad_input_get_the_error_envelope(backend, payload, status, code):
