@@ -38,7 +38,7 @@ def test_token_absent_everywhere(server, caplog):
     received = []
     faults = [Reply(status=401, code=10000), Reply(status=500), Reply(status=429, code=3036),
               Reply(text="a b c", drop_after=1), Reply(text="a b", malformed_at=1),
-              Reply(text="a", done=False)]
+              Reply(text="a", done=False, usage=False)]
     for fault in faults:
         server.enqueue(fault, Reply(status=500))
         with pytest.raises(errors.CfaiError) as info:

@@ -85,9 +85,15 @@ class Body:
         self.response.close()
 
 
+class Unfinished(StreamError):
+    """The body ended cleanly (its last chunk arrived) with no ``[DONE]``: complete if the
+    answer said it had finished (a finish reason, a final usage chunk), cut off if not."""
+
+
 def events(source) -> Iterator[dict]:
-    """JSON events until ``[DONE]``; :class:`StreamError` on a malformed event, an error event,
-    a dropped connection, or an end without ``[DONE]``. ``source`` is anything SSEClient reads."""
+    """JSON events until ``[DONE]``; :class:`StreamError` on a malformed event, an error event
+    or a dropped connection, :class:`Unfinished` at a clean end without ``[DONE]``. ``source``
+    is anything SSEClient reads."""
     client = sseclient.SSEClient(source)
     try:
         for event in client.events():
@@ -117,4 +123,4 @@ def events(source) -> Iterator[dict]:
         if stalled(exc):
             raise StreamError("The answer stalled: no data came in time", stalled=True) from None
         raise StreamError(f"The connection dropped mid-stream ({type(exc).__name__})") from None
-    raise StreamError("The stream ended before [DONE]")
+    raise Unfinished("The stream ended before the answer did (no finish, no [DONE])")

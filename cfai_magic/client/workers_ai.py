@@ -17,10 +17,11 @@ from ..errors import AuthError, CfaiError, InputError, StreamError, Timeout
 from . import _sse, protocols
 from ._http import Transport
 from .answer import Answer
-from .events import Reasoning, Text
+from .events import Reasoning, Text, ToolCall
 
 Result = Stream = Answer          # the names of the first version: one object now
 VISIBLE = (Text, Reasoning)
+SAID = (Text, Reasoning, ToolCall)           # what makes an answer more than empty
 
 
 def served_by(headers) -> str | None:
@@ -30,8 +31,14 @@ def served_by(headers) -> str | None:
 
 
 def _decode(events, decoder):
-    for obj in events:
-        yield from decoder.chunk(obj)
+    """Events from the stream's objects; a body that ended cleanly after the answer said it
+    had finished is complete (as Cloudflare's own provider reads it)."""
+    try:
+        for obj in events:
+            yield from decoder.chunk(obj)
+    except _sse.Unfinished:
+        if not decoder.finished:
+            raise
     yield from decoder.end()
 
 
@@ -184,7 +191,10 @@ class WorkersAI:
                       served_by(headers), False, billed=self.backend.billed)
         decoder = self.protocol.Decoder()
         if "text/event-stream" not in headers.get("Content-Type", ""):
-            return decoder.whole(_json(response)), iter(())    # a whole answer: one chunk
+            whole = decoder.whole(_json(response))             # a whole answer: one chunk
+            if answer.stream and not any(type(e) in SAID for e in whole):
+                return self._unstreamed(answer), iter(())      # an empty one: ask again
+            return whole, iter(())
         rest = _decode(_sse.events(_sse.Body(response)), decoder)
         first = []
         try:
@@ -204,6 +214,17 @@ class WorkersAI:
                 err.retryable = True   # nothing was handed out yet: safe to retry
             raise
         return first, rest
+
+    def _unstreamed(self, answer: Answer) -> list:
+        """A model that cannot stream may answer a streaming request with empty JSON; its
+        answer comes when asked again without streaming (as Cloudflare's provider does)."""
+        body = self.protocol.body(answer.model, answer.request, False)
+        response = self.transport.send("POST", self.url(answer.model),
+                                       headers=answer.headers or None, json=body,
+                                       auth=self._auth)
+        answer.opened(response, self.backend.shown(response.headers.get("X-Cfai-Backend")),
+                      served_by(response.headers), False, billed=self.backend.billed)
+        return self.protocol.Decoder().whole(_json(response))
 
     # the asynchronous Batch API -----------------------------------------------------------------
     def queue(self, model: str, payload: dict, cancel: threading.Event | None = None) -> dict:

@@ -150,11 +150,20 @@ def test_malformed_event(client, fake_workers_ai):
     assert "Malformed event" in str(info.value) and info.value.partial == "a b "
 
 
-def test_missing_done(client, fake_workers_ai):
-    fake_workers_ai.enqueue(text="a b c", done=False)
+def test_a_body_that_ends_before_the_answer_did_is_an_error(client, fake_workers_ai):
+    fake_workers_ai.enqueue(text="a b c", done=False, usage=False)    # no finish, no [DONE]
     with pytest.raises(errors.StreamError) as info:
         list(client.stream("llama2", prompt="x"))
-    assert "before [DONE]" in str(info.value) and info.value.partial == "a b c"
+    assert "ended before the answer did" in str(info.value) and info.value.partial == "a b c"
+
+
+@pytest.mark.parametrize("dialect", ["legacy", "chat"])
+def test_a_body_that_ends_cleanly_after_the_final_usage_is_complete(client, fake_workers_ai,
+                                                                    dialect):
+    """As Cloudflare's provider reads it: [DONE] is not needed once the answer has finished."""
+    fake_workers_ai.enqueue(text="a b c", done=False, dialect=dialect)
+    stream = client.stream("llama2", prompt="x")
+    assert "".join(stream) == "a b c" and stream.done and stream.usage["completion_tokens"] == 3
 
 
 def test_early_close_is_seen_by_the_server(client, fake_workers_ai):

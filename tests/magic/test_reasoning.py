@@ -77,7 +77,7 @@ def test_bad_reasoning_flag_is_a_usage_error(ip, fake):
 @pytest.mark.parametrize("reply", [
     Reply(chunks=[], finish_reason="stop"),
     Reply(chunks=["", " ", "\n"], finish_reason="stop"),
-    Reply(chunks=[], json_for_stream=True),
+    Reply(chunks=[], json_for_stream=True, times=2),     # asked again without streaming
     Reply(chunks=[], dialect="legacy"),
     Reply(chunks=[], usage=False, dialect="legacy"),                 # a stream of only [DONE]
 ], ids=["empty-chat", "blank-chat", "empty-json", "empty-legacy", "only-done"])

@@ -72,6 +72,14 @@ def _reasoning(part: dict):
     return part.get("reasoning_content") or part.get("reasoning")
 
 
+def finish(reason) -> str:
+    """The finish reason as Cloudflare's provider reads it: ``model_length`` is ``length``, and
+    an answer that ended without saying why stopped (``stop``)."""
+    if not isinstance(reason, str) or not reason:
+        return "stop"
+    return "length" if reason == "model_length" else reason
+
+
 class Decoder:
     """chat.completion(.chunk) objects into events. Streamed tool calls come in pieces keyed
     by ``index`` and are put together until the stream ends."""
@@ -80,6 +88,12 @@ class Decoder:
         self._calls: dict[int, dict] = {}
         self._finish: str | None = None
         self._usage: dict | None = None       # a running total on each chunk: the last wins
+        self._final_usage = False             # a usage-only last chunk (choices: []) came
+
+    @property
+    def finished(self) -> bool:
+        """The answer said it had finished: a finish reason, or the final usage chunk."""
+        return self._finish is not None or self._final_usage
 
     def whole(self, obj: dict) -> list:
         if "choices" not in obj and isinstance(obj.get("result"), dict):
@@ -102,7 +116,7 @@ class Decoder:
                                    call.get("id")))
         if isinstance(obj.get("usage"), dict):
             events.append(Usage(obj["usage"]))
-        events.append(Done(choice.get("finish_reason")))
+        events.append(Done(finish(choice.get("finish_reason"))))
         return events
 
     def chunk(self, obj: dict) -> list:
@@ -127,6 +141,8 @@ class Decoder:
         usage = obj.get("usage")
         if isinstance(usage, dict):
             self._usage = usage                  # said once, at the end
+            if choices == []:
+                self._final_usage = True
         return events
 
     def _add_call(self, part: dict) -> None:
@@ -145,4 +161,4 @@ class Decoder:
         calls = [ToolCall(c["name"], arguments(c["arguments"]), c["id"])
                  for _, c in sorted(self._calls.items())]
         usage = [Usage(self._usage)] if self._usage is not None else []
-        return [*calls, *usage, Done(self._finish)]
+        return [*calls, *usage, Done(finish(self._finish))]

@@ -72,13 +72,13 @@ class Decoder(openai.Decoder):
         events.extend(calls)
         if isinstance(result.get("usage"), dict):
             events.append(Usage(result["usage"]))
-        events.append(Done("tool_calls" if calls else result.get("finish_reason")))
+        events.append(Done("tool_calls" if calls else openai.finish(result.get("finish_reason"))))
         return events
 
     def chunk(self, obj: dict) -> list:
         piece = obj.get("response")
-        if type(piece) is str and "usage" not in obj:        # the common case, kept fast
-            return [Text(piece)] if piece else []
+        if type(piece) is str and "usage" not in obj and "finish_reason" not in obj:
+            return [Text(piece)] if piece else []            # the common case, kept fast
         if "choices" in obj:
             return super().chunk(obj)
         events = []
@@ -89,4 +89,5 @@ class Decoder(openai.Decoder):
             self._finish = obj["finish_reason"]
         if isinstance(obj.get("usage"), dict):
             events.append(Usage(obj["usage"]))
+            self._final_usage = True         # a legacy stream's last event carries the usage
         return events
