@@ -22,6 +22,7 @@ from .events import Reasoning, Text, ToolCall
 Result = Stream = Answer          # the names of the first version: one object now
 VISIBLE = (Text, Reasoning)
 SAID = (Text, Reasoning, ToolCall)           # what makes an answer more than empty
+MODEL_PAGES = 20                             # of the model list, 100 models each, at most
 
 
 def served_by(headers) -> str | None:
@@ -250,16 +251,22 @@ class WorkersAI:
         """The text-generation models the backend offers (``[{"name": ...}, ...]``)."""
         if self.cassette is not None and self.cassette.mode == "replay":
             return self.cassette.models()
-        url = self.protocol.models_url(self.base_url, self.backend.account_id)
-        try:
-            response = self.transport.call(
-                lambda: self.transport.send("GET", url, auth=self._auth))
-        except CfaiError as err:
-            raise self.scrub(err) from None
-        try:
-            return self.protocol.model_names(response.json())
-        except ValueError:
-            return []
+        found: list[dict] = []
+        for page in range(1, MODEL_PAGES + 1):           # models/search comes in pages
+            url = self.protocol.models_url(self.base_url, self.backend.account_id, page)
+            try:
+                response = self.transport.call(
+                    lambda: self.transport.send("GET", url, auth=self._auth))
+            except CfaiError as err:
+                raise self.scrub(err) from None
+            try:
+                data = response.json()
+            except ValueError:
+                return found
+            found += self.protocol.model_names(data)
+            if not self.protocol.more_pages(data):
+                return found
+        return found
 
     def close(self) -> None:
         self.transport.close()

@@ -231,3 +231,12 @@ def test_tool_call_arguments_not_json_are_kept():
     assert openai.arguments("not json") == {"_raw": "not json"}
     assert openai.arguments("[1, 2]") == {"_value": [1, 2]}
     assert json.loads(json.dumps(openai.arguments({"x": [1]}))) == {"x": [1]}
+
+
+def test_the_model_list_is_read_page_by_page(client, fake_workers_ai):
+    from cfai_magic.apiserver import search_item
+    from cfai_magic.models import Model
+    fake_workers_ai.models = [search_item(Model(f"@cf/test/model-{i}")) for i in range(250)]
+    names = [m["name"] for m in client.models()]
+    assert names == [f"@cf/test/model-{i}" for i in range(250)]
+    assert [r.query["page"] for r in fake_workers_ai.requests] == ["1", "2", "3"]

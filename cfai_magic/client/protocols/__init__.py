@@ -5,7 +5,8 @@ A protocol module has:
   token are required) and ``ANY_MODEL`` (the engine names its models: any id is passed on);
 - ``root(api_root, account_id)``: its root under a Cloudflare-style v4 API root;
 - ``url(base_url, account_id, model, gateway)`` and ``body(model, request, stream)``;
-- ``models_url(base_url, account_id)`` and ``model_names(json)`` for the model list;
+- ``models_url(base_url, account_id, page)``, ``model_names(json)`` and ``more_pages(json)``
+  for the model list;
 - a ``Decoder`` class: ``whole(obj)`` for a JSON answer, ``chunk(obj)`` for each stream event,
   ``end()`` when the stream closes, each returning events.
 Adding a protocol is one module and one line here.

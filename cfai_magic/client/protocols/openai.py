@@ -28,8 +28,12 @@ def url(base_url: str, account_id: str | None, model: str, gateway: str | None) 
     return f"{base_url}/chat/completions"
 
 
-def models_url(base_url: str, account_id: str | None) -> str:
+def models_url(base_url: str, account_id: str | None, page: int = 1) -> str:
     return f"{base_url}/models"
+
+
+def more_pages(data) -> bool:
+    return False                      # /models is one list
 
 
 def model_names(data) -> list[dict]:

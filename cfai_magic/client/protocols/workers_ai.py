@@ -30,9 +30,20 @@ def url(base_url: str, account_id: str | None, model: str, gateway: str | None) 
     return f"{base_url}/accounts/{account}/ai/run/{path}"
 
 
-def models_url(base_url: str, account_id: str | None) -> str:
+def models_url(base_url: str, account_id: str | None, page: int = 1) -> str:
     return (f"{base_url}/accounts/{account_segment(account_id)}/ai/models/search"
-            "?task=Text%20Generation&per_page=100")
+            f"?task=Text%20Generation&per_page=100&page={int(page)}")
+
+
+def more_pages(data) -> bool:
+    """Whether models/search has pages after this one (its result_info says)."""
+    info = data.get("result_info") if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        return False
+    try:
+        return int(info["page"]) * int(info["per_page"]) < int(info["total_count"])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def model_names(data) -> list[dict]:
