@@ -32,8 +32,8 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_messages(messages: list[dict]) -> int:
-    from .messages import text_of
-    return sum(estimate_tokens(text_of(m.get("content"))) + 4 for m in messages)
+    from .messages import size_of
+    return sum(estimate_tokens(size_of(m)) + 4 for m in messages)
 
 
 def context_of(model: Model) -> int:

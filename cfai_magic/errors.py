@@ -22,6 +22,7 @@
     │   └── Timeout
     ├── StreamError            the stream broke after it began; .partial holds the text so far
     ├── EmptyAnswer            the answer ended with no text (or only reasoning)
+    ├── StepLimit              a tool loop made --max-steps rounds of calls, and no answer
     ├── Unexpected             any other exception, caught once at the turn boundary
     ├── Interrupted            the user stopped the answer; .partial holds the text so far
     └── CassetteMiss           replay mode, and the cassette has no such request
@@ -34,7 +35,7 @@ __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
     "AuthError", "Redirected", "ModelNotFound", "ModelRetired", "PlanRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
-    "Timeout", "StreamError", "EmptyAnswer", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
+    "Timeout", "StreamError", "EmptyAnswer", "StepLimit", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
 ]
 
 
@@ -184,6 +185,15 @@ class StreamError(CfaiError):
 
 class EmptyAnswer(CfaiError):
     hint = "Run the cell again, rephrase it, or raise --max-tokens"
+
+
+class StepLimit(CfaiError):
+    hint = "Raise --max-steps (max_steps=), or ask so that fewer calls are needed"
+
+    @classmethod
+    def after(cls, steps: int) -> "StepLimit":
+        return cls(f"The model kept calling tools: {steps} rounds of calls and no answer, so "
+                   "the loop stopped")
 
 
 class Unexpected(CfaiError):

@@ -28,9 +28,11 @@ class Turn:
     cell_id: str | None = None
     time: float = field(default_factory=time.time)
     reasoning: str = ""           # kept for the user, never sent back to the model
+    steps: list[dict] = field(default_factory=list)   # a tool loop's messages, in order:
+                                                      # the assistant's calls, the results
 
     def as_messages(self) -> list[dict]:
-        return [*self.messages, {"role": "assistant", "content": self.answer}]
+        return [*self.messages, *self.steps, {"role": "assistant", "content": self.answer}]
 
     @property
     def tokens(self) -> int:
@@ -116,11 +118,13 @@ class Conversation:
                 + ("." if model.context_tokens else " (assumed: its context is not known)."))
         return plan
 
-    def commit(self, plan: Plan, answer: str, model: str = "", reasoning: str = "") -> Turn:
+    def commit(self, plan: Plan, answer: str, model: str = "", reasoning: str = "",
+               steps: list[dict] | None = None) -> Turn:
         """Record a completed turn: remove the turns its plan replaces (a re-run cell's, or
         all for a fresh start) and nothing else, so turns added meanwhile (a cell run while the
-        panel streams) are kept; then append it."""
-        turn = Turn(plan.new_messages, answer, model, plan.cell_id, reasoning=reasoning)
+        panel streams) are kept; then append it (with its tool loop's messages, if any)."""
+        turn = Turn(plan.new_messages, answer, model, plan.cell_id, reasoning=reasoning,
+                    steps=list(steps or ()))
         gone = {id(t) for t in plan.replaced}
         with self._lock:
             self.turns = [t for t in self.turns if id(t) not in gone]

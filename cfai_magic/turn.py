@@ -1,23 +1,31 @@
-"""One exchange with a model, shared by the magic and the panel.
+"""One exchange with a model, shared by cells, the panel and batches; with tools, the loop.
 
 ``prepare`` turns a request into a plan (what is sent, which notices to show) without sending;
-``execute`` streams the answer's events into a sink (a StreamRenderer, or the panel's
-transcript) and records the turn in the conversation only when the answer is complete. A sink
-has ``start(answer)``, ``waiting(text)``, ``feed(event)`` and ``finish(answer, metadata)``; it
-reads the text from the Answer and keeps no copy.
+``execute`` streams the answer's events into a sink (a StreamRenderer, the panel's transcript,
+a batch's null sink) and records the turn in the conversation only when the answer is
+complete. With tools it loops: the model's calls are run in order (one call's error is its
+result), their results sent back, until the model answers in text or ``max_steps`` rounds of
+calls have been made. A sink has ``start(answer)`` (once per exchange), ``waiting(text)``,
+``feed(event)``, ``step(step)`` (a call done), ``confirm(name, arguments) -> bool`` and
+``finish(answer, metadata)``; it reads the text from the Answer and keeps no copy.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 
+from . import messages
 from .catalog import Model
 from .catalog import no_think as no_think_params
 from .client.answer import Answer
-from .errors import CfaiError, EmptyAnswer, Unexpected
+from .client.events import ToolCall
+from .errors import CfaiError, EmptyAnswer, InputError, StepLimit, Unexpected
 from .parsing import Parsed
 from .state import Conversation, Plan
+from .tools import Step, Toolbox
 from .usage import cost_of
+
+MAX_STEPS = 8                                     # rounds of tool calls before a turn stops
 
 
 @dataclass
@@ -31,6 +39,8 @@ class Ask:
     system: str | None = None
     cell_id: str | None = None
     stream: bool = True
+    tools: Toolbox = field(default_factory=Toolbox)
+    max_steps: int = MAX_STEPS
 
 
 @dataclass
@@ -59,9 +69,26 @@ def prepare(session, ask: Ask) -> Prepared:
     """Plan the turn and check it against the model's limits; sends nothing."""
     prepared = _plan(session, ask)
     request = prepared.request
+    if ask.tools:
+        _offer(ask, request)
     session.catalog.check(ask.model, max_tokens=request.get("max_tokens"),
                           messages=request.get("messages"), prompt=request.get("prompt"))
     return prepared
+
+
+def _offer(ask: Ask, request: dict) -> None:
+    """Put the tools in the request, after checking the model can call them (an id the
+    catalog does not know is the service's to judge)."""
+    model = ask.model
+    if not model.tools and model.source != "unverified":
+        raise InputError(f"{model.id} does not call functions; nothing was sent",
+                         hint="Use a model flagged tools in %cfai models, e.g. "
+                              "-m @cf/zai-org/glm-4.7-flash")
+    if ask.max_steps < 1:
+        raise InputError(f"--max-steps must be at least 1, not {ask.max_steps}")
+    request["tools"] = ask.tools.specs()
+    if "prompt" in request:                       # tools go with messages
+        request["messages"] = [{"role": "user", "content": request.pop("prompt")}]
 
 
 def _plan(session, ask: Ask) -> Prepared:
@@ -81,19 +108,91 @@ def _plan(session, ask: Ask) -> Prepared:
 
 def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = None,
             on_stream=None) -> Answer:
-    """Stream the answer into ``sink``; never raises, but returns the Answer with its status
-    and error (after the sink has shown whatever came). This is the one place where an
-    unexpected exception becomes one line."""
+    """Stream the answer into ``sink`` (and, with tools, loop); never raises, but returns the
+    final Answer with its status, its error and ``steps`` (after the sink has shown whatever
+    came). This is the one place where an unexpected exception becomes one line."""
     ask = prepared.ask
-    answer = Answer(ask.model.id, prepared.request, stream=ask.stream,
-                    cancel=cancel or threading.Event())
-    started = False
+    cancel = cancel or threading.Event()
+    request, steps, added, answers = prepared.request, [], [], []
+    while True:
+        answer = _exchange(session, prepared, request, sink, cancel, on_stream)
+        answers.append(answer)
+        answer.steps = steps
+        calls = _calls(answer, request, ask.tools)
+        if not calls:
+            break
+        if sum(1 for m in added if m["role"] == "assistant") >= ask.max_steps:
+            answer.status, answer.error = "error", StepLimit.after(ask.max_steps)
+            break
+        calls = [c if c.id else c._replace(id=f"call_{len(steps) + i}")
+                 for i, c in enumerate(calls)]
+        said, done = messages.assistant(answer.text, calls), []
+        try:
+            _run_calls(ask.tools, calls, sink, cancel, done)
+        except KeyboardInterrupt:              # Stop in the middle of a call
+            answer.status = "interrupted"
+        except Exception as exc:               # ours, while running the calls: one line
+            answer.status, answer.error = "error", Unexpected.wrap(exc)
+        steps += done
+        results = [messages.tool_result(step) for step in done]
+        added += [said, *results]
+        if answer.status == "done" and (cancel.is_set() or len(done) < len(calls)):
+            answer.status = "interrupted"
+        if answer.status != "done":
+            break
+        request = {**request, "messages": [*request["messages"], said, *results]}
+    if answer.done and prepared.conversation is not None:
+        prepared.conversation.commit(prepared.plan, answer.text, ask.model.id,
+                                     reasoning=answer.reasoning, steps=added)
+    metadata = answer.metadata(None if ask.once else ask.chat)
+    costs = [c for c in (cost_of(session.catalog.get(a.model) or ask.model, a) for a in answers)
+             if c]
+    if costs:
+        metadata["cost"] = {"usd": sum(c["usd"] for c in costs),
+                            "billed": all(c["billed"] for c in costs)}
+    if any(a.started_sink for a in answers):
+        sink.finish(answer, metadata)
+    return answer
 
-    def begin() -> None:
-        nonlocal started
-        if not started:
+
+def _calls(answer: Answer, request: dict, tools: Toolbox) -> list:
+    """The calls to run: the answer's, or one it leaked as text when a call was forced."""
+    if not tools or not answer.done:
+        return []
+    if answer.tool_calls:
+        return list(answer.tool_calls)
+    leaked = messages.leaked_calls(answer.text, tools.names()) \
+        if messages.forced(request.get("tool_choice")) else []
+    if leaked:
+        answer.parts, answer.size = [], 0      # the JSON was the call, not an answer
+        answer.notes.append("The model wrote its tool call as text; it was read as a call.")
+    return [ToolCall(name, args) for name, args in leaked]
+
+
+def _run_calls(tools: Toolbox, calls, sink, cancel, done: list[Step]) -> None:
+    """Run each call in order (asking first where asked to) into ``done``, so what ran is
+    kept if one is interrupted; stop early on a cancel."""
+    for call in calls:
+        if cancel.is_set():
+            break
+        if tools.asks(call.name) and not sink.confirm(call.name, call.arguments):
+            step = Step(call.name, call.arguments, call.id, declined=True,
+                        error="The user declined this call")
+        else:
+            step = tools.call(call.name, call.arguments, call.id)
+        done.append(step)
+        sink.step(step)
+
+
+def _exchange(session, prepared: Prepared, request: dict, sink, cancel, on_stream) -> Answer:
+    """One request and its answer, streamed into the sink; errors become the answer's."""
+    ask = prepared.ask
+    answer = Answer(ask.model.id, request, stream=ask.stream, cancel=cancel)
+
+    def begin() -> None:                         # once per exchange, as soon as it shows
+        if not answer.started_sink:
             sink.start(answer)
-            started = True
+            answer.started_sink = True
 
     def notify(text: str) -> None:          # e.g. the local model is starting
         begin()
@@ -125,17 +224,50 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         answer.status, answer.error = "error", client.scrub(error) if client else error
     if answer.status == "streaming":
         answer.status = "interrupted"
-    if answer.done and prepared.conversation is not None:
-        prepared.conversation.commit(prepared.plan, answer.text, ask.model.id,
-                                     reasoning=answer.reasoning)
-    chat = None if ask.once else ask.chat
-    metadata = answer.metadata(chat)
-    cost = cost_of(model, answer)
-    if cost:
-        metadata["cost"] = cost
-    session.ledger.add(answer, model, chat)
-    if started:
-        sink.finish(answer, metadata)
+    session.ledger.add(answer, model, None if ask.once else ask.chat)
+    return answer
+
+
+class _Alone:
+    """What execute needs of a session, for a client used on its own (WorkersAI.run)."""
+
+    def __init__(self, client):
+        from .usage import Ledger
+        self._client, self.catalog, self.ledger = client, client.catalog, Ledger()
+
+    def client(self, notify=None):
+        return self._client
+
+    def vet(self, model, client):
+        return model
+
+    def explain(self, err, model):
+        return err
+
+
+class _Quiet:
+    """A sink that shows nothing and asks no one (a client, a batch row)."""
+
+    def start(self, answer): pass
+    def waiting(self, text): pass
+    def feed(self, event): pass
+    def step(self, step): pass
+    def confirm(self, name, arguments): return False
+    def finish(self, answer, metadata): pass
+
+
+def run_tools(client, model: Model, request: dict, tools, max_steps: int = MAX_STEPS,
+              stream: bool = False) -> Answer:
+    """The tool loop for the Python client: the final Answer (with ``.steps``), or its
+    error raised."""
+    from .tools import as_tools
+    ask = Ask(model, Parsed(), {}, once=True, stream=stream, tools=Toolbox(as_tools(tools)),
+              max_steps=max_steps)
+    request = dict(request)
+    _offer(ask, request)
+    answer = execute(_Alone(client), Prepared(ask, None, None, request), _Quiet())
+    if answer.error is not None:
+        raise answer.error
     return answer
 
 

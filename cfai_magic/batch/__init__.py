@@ -17,6 +17,7 @@ from .rows import Rows
 from .run import Job, Run
 from .schema import Schema
 from .store import key as answer_key
+from ..tools import Toolbox, as_tools
 
 RATE_LIMIT_RETRIES = 20              # a 429 pauses everyone and is retried this often
 BIG_JOB = 1000                       # rows from which the Batch API is suggested
@@ -57,7 +58,8 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
         reasoning: str | None = None, no_think: bool = False, schema=None,
         columns: bool = False, json_mode: bool = False, concurrency: int | None = None,
         rate="auto", cache=None, batch_api: bool = False, no_vars: bool = False,
-        session=None, namespace: dict | None = None, mode: str | None = None):
+        tools=None, max_steps: int = turn.MAX_STEPS, session=None,
+        namespace: dict | None = None, mode: str | None = None):
     """Send ``template`` once per row and return the answers in input order.
 
     ``{field}`` in the template is filled from the row (a column of a DataFrame, a key of a
@@ -72,11 +74,14 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     JSON object. ``concurrency`` threads (default: sized for the backend); ``rate`` requests a
     minute (``"auto"``: 300 on Cloudflare, no limit elsewhere; None: no limit).
     ``batch_api=True`` runs the rows on Cloudflare's asynchronous Batch API instead.
+    ``tools=[f, g]`` lets the model call the notebook's functions for each row (the loop of a
+    cell, ``max_steps`` rounds at most); rows run unattended, so no tool may ask to confirm.
     """
     from ..session import current
     session = session or current()
     if namespace is None:
-        namespace = _user_namespace()
+        from ..session import user_namespace
+        namespace = user_namespace()
     table = Rows(rows)
     _check_fields(template, table, no_vars)
     spec = session.resolve(model or session.model)
@@ -90,8 +95,15 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
             params["response_format"] = shape.response_format()
         else:                                # no JSON mode: the schema goes in as words
             system = (system + "\n\n" if system else "") + shape.instruction()
-    jobs = [_job(session, template, table, i, spec, params, system, namespace, no_vars)
-            for i in range(len(table))]
+    box = Toolbox(as_tools(tools))
+    if any(t.confirm for t in box.tools):
+        raise InputError("A batch runs its rows unattended: a tool marked confirm=True cannot "
+                         "be used", hint="Mark it @cfai_magic.tool(confirm=False) for the batch")
+    if box and batch_api:
+        raise InputError("The Batch API answers each row once: it cannot run a tool loop",
+                         hint="Run without batch_api=True to use tools")
+    jobs = [_job(session, template, table, i, spec, params, system, namespace, no_vars, box,
+                 max_steps) for i in range(len(table))]
     store = session.answers
     if cache is not None:
         store.use_file(cache)
@@ -126,11 +138,6 @@ def _shell():
     return get_ipython()
 
 
-def _user_namespace() -> dict:
-    shell = _shell()
-    return shell.user_ns if shell is not None else {}
-
-
 last: Batch | None = None            # the last batch of this process (also _cfai_batch)
 
 
@@ -151,11 +158,13 @@ def _check_fields(template: str, table: Rows, no_vars: bool) -> None:
                          ", ".join("{" + n + "}" for n in table.names[:5]))
 
 
-def _job(session, template, table, i, spec, params, system, namespace, no_vars) -> Job:
+def _job(session, template, table, i, spec, params, system, namespace, no_vars, tools,
+         max_steps) -> Job:
     """Row ``i`` as a prepared turn, or the one line saying why it cannot be sent."""
     try:
         parsed = parse_cell(template, ChainMap(table.fields(i), namespace), fill=not no_vars)
-        ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False)
+        ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False,
+                       tools=tools, max_steps=max_steps)
         prepared = turn.prepare(session, ask)
     except CfaiError as err:
         return Job(i, error=str(err))

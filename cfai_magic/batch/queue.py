@@ -83,7 +83,8 @@ class QueuedRun(Run):
         self._poll(pending)
 
     def _body(self, job: Job) -> dict:
-        body = self.client.protocol.body(self.spec.id, job.prepared.request, False)
+        body = self.client.protocol.body(self.spec.id, job.prepared.request, False,
+                                         self.spec.dialect)
         body.pop("stream", None)
         return {**body, "external_reference": f"row-{job.index}"}
 

@@ -22,23 +22,7 @@ def _first_failures(err: CfaiError) -> CfaiError:
                      hint="Fix that and run the same call again")
 
 
-class NullSink:
-    """A batch shows progress, not each answer."""
-
-    def start(self, answer):
-        pass
-
-    def waiting(self, text):
-        pass
-
-    def feed(self, event):
-        pass
-
-    def finish(self, answer, metadata):
-        pass
-
-
-NULL = NullSink()
+NULL = turn._Quiet()     # a batch shows progress, not each answer (and asks no one)
 
 
 @dataclass

@@ -45,6 +45,8 @@ class Answer:
         self.cancel = cancel or threading.Event()
         self.headers: dict = {}                     # sent with the request, never recorded
         self.notes: list[str] = []                  # said under the answer (not an error)
+        self.steps: list = []                       # a tool loop's calls and results
+        self.started_sink = False                   # a sink has shown this answer
         self._opener = opener                       # (answer) -> (first events, the rest)
         self._response = None
         self._iter = None
@@ -98,6 +100,8 @@ class Answer:
             meta["reasoning"] = self.reasoning
         if self.tool_calls:
             meta["tool_calls"] = [c._asdict() for c in self.tool_calls]
+        if self.steps:
+            meta["steps"] = [s.as_dict() for s in self.steps]
         if self.finish_reason:
             meta["finish_reason"] = self.finish_reason
         return meta

@@ -132,9 +132,15 @@ class WorkersAI:
         return Answer(model_id, request, stream=stream, opener=self._open, cancel=cancel)
 
     def run(self, model, prompt: str | None = None, messages: list | None = None,
-            max_tokens: int | None = None, **params) -> Answer:
-        """The whole answer at once (a finished :class:`Answer`)."""
+            max_tokens: int | None = None, *, tools=None, max_steps: int = 8,
+            **params) -> Answer:
+        """The whole answer at once (a finished :class:`Answer`). With ``tools=[f, g]`` the
+        model may call those functions: the loop runs them and sends their results until it
+        answers in text (``answer.steps`` holds each call and its result)."""
         spec, request = self.request(model, prompt, messages, max_tokens, **params)
+        if tools:
+            from ..turn import run_tools
+            return run_tools(self, spec, request, tools, max_steps)
         return self.answer(spec, request, stream=False).consume()
 
     def stream(self, model, prompt: str | None = None, messages: list | None = None,
@@ -182,8 +188,13 @@ class WorkersAI:
                                       max_retries=t.max_retries, backoff=t.backoff)
         return self._forward
 
+    def dialect(self, model: str) -> str:
+        spec = self.catalog.get(model)
+        return spec.dialect if spec is not None else "chat"
+
     def _attempt(self, answer: Answer):
-        body = self.protocol.body(answer.model, answer.request, answer.stream)
+        body = self.protocol.body(answer.model, answer.request, answer.stream,
+                                  self.dialect(answer.model))
         response = self.transport.send("POST", self.url(answer.model),
                                        headers=answer.headers or None, json=body,
                                        stream=answer.stream, auth=self._auth)
@@ -219,7 +230,8 @@ class WorkersAI:
     def _unstreamed(self, answer: Answer) -> list:
         """A model that cannot stream may answer a streaming request with empty JSON; its
         answer comes when asked again without streaming (as Cloudflare's provider does)."""
-        body = self.protocol.body(answer.model, answer.request, False)
+        body = self.protocol.body(answer.model, answer.request, False,
+                                  self.dialect(answer.model))
         response = self.transport.send("POST", self.url(answer.model),
                                        headers=answer.headers or None, json=body,
                                        auth=self._auth)

@@ -4,7 +4,8 @@ A protocol module has:
 - ``NAME``; ``ACCOUNT_IN_PATH`` (the account id is part of every URL, so an account id and a
   token are required) and ``ANY_MODEL`` (the engine names its models: any id is passed on);
 - ``root(api_root, account_id)``: its root under a Cloudflare-style v4 API root;
-- ``url(base_url, account_id, model, gateway)`` and ``body(model, request, stream)``;
+- ``url(base_url, account_id, model, gateway)`` and ``body(model, request, stream, dialect)``
+  (``dialect``: how the model answers /ai/run, from the catalog: ``chat`` or ``legacy``);
 - ``models_url(base_url, account_id, page)``, ``model_names(json)`` and ``more_pages(json)``
   for the model list;
 - a ``Decoder`` class: ``whole(obj)`` for a JSON answer, ``chunk(obj)`` for each stream event,

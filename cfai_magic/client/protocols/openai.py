@@ -42,8 +42,9 @@ def model_names(data) -> list[dict]:
             if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
-def body(model: str, request: dict, stream: bool) -> dict:
-    """The request body: chat messages (a prompt becomes one user message), usage asked for."""
+def body(model: str, request: dict, stream: bool, dialect: str = "chat") -> dict:
+    """The request body: chat messages (a prompt becomes one user message), usage asked for.
+    Messages and tools are already in this protocol's shape (messages.py)."""
     request = dict(request)
     if "prompt" in request:
         request["messages"] = [{"role": "user", "content": request.pop("prompt")}]

@@ -11,6 +11,7 @@ import json
 
 from ...errors import StreamError
 from ..events import Done, Text, ToolCall, Usage
+from ...messages import for_legacy, legacy_tools
 from . import openai
 from .paths import account_segment, model_path
 
@@ -52,8 +53,16 @@ def model_names(data) -> list[dict]:
             and (m.get("task") or {}).get("name", "Text Generation") == "Text Generation"]
 
 
-def body(model: str, request: dict, stream: bool) -> dict:
-    return {**request, "stream": stream}
+def body(model: str, request: dict, stream: bool, dialect: str = "chat") -> dict:
+    """Today's models take OpenAI's tools and messages on /ai/run; the older (legacy) ones
+    take ``tools: [{name, description, parameters}]`` and no null content."""
+    out = {**request, "stream": stream}
+    if dialect == "legacy":
+        if out.get("tools"):
+            out["tools"] = legacy_tools(out["tools"])
+        if "messages" in out:
+            out["messages"] = for_legacy(out["messages"])
+    return out
 
 
 def _legacy_calls(calls) -> list:
