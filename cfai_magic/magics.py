@@ -15,6 +15,7 @@ from .client.protocols import PROTOCOLS
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json, display_mode
 from .session import Session
+from .tools import Toolbox, named
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -128,6 +129,11 @@ class CfaiMagics(Magics, Settings):
               help="ask a reasoning model not to think (as its family expects)")
     @argument("-f", "--format", choices=FORMATS, default="markdown",
               help="markdown, text, code (answer's code into a new cell below) or json")
+    @argument("--tools", metavar="F,G", help="functions of the notebook the model may call "
+                                              "(the loop shows each call; _cfai_answer.steps)")
+    @argument("--max-steps", type=int, default=8, metavar="N",
+              help="with --tools: rounds of calls before the loop stops (default 8)")
+    @argument("--confirm", action="store_true", help="with --tools: ask before each call")
     @argument("--out", metavar="VAR", help="also store the answer in this variable")
     @argument("--no-vars", action="store_true", help="send {name} fields as written")
     @argument("--map", metavar="ROWS",
@@ -165,6 +171,8 @@ class CfaiMagics(Magics, Settings):
         if args.format == "code":
             raise UsageError("--map answers go to --out, not into new cells: use -f markdown, "
                              "text or json")
+        if args.confirm:
+            raise UsageError("--map runs its rows unattended: --confirm does not apply")
         rows = lookup(args.map, self.shell.user_ns) if args.map[:1].isidentifier() else MISSING
         if rows is MISSING:
             raise UsageError(f"--map needs a variable holding the rows (like df or "
@@ -175,6 +183,8 @@ class CfaiMagics(Magics, Settings):
                          reasoning=args.reasoning, no_think=args.no_think,
                          json_mode=args.format == "json", concurrency=args.concurrency,
                          cache=args.cache, batch_api=args.batch_api, no_vars=args.no_vars,
+                         tools=named(args.tools or "", self.shell.user_ns),
+                         max_steps=args.max_steps,
                          session=self.session, namespace=self.shell.user_ns, mode=self._mode())
         if args.out:
             self.shell.user_ns[args.out] = values
@@ -192,7 +202,10 @@ class CfaiMagics(Magics, Settings):
             params["response_format"] = dict(JSON_OBJECT)   # JSON mode (it does not stream)
             stream = False
         ask = turn.Ask(model, parsed, params, chat=args.chat, once=args.once, new=args.new,
-                       system=args.system, cell_id=self._cell_id(), stream=stream)
+                       system=args.system, cell_id=self._cell_id(), stream=stream,
+                       tools=Toolbox(named(args.tools or "", self.shell.user_ns),
+                                     confirm=args.confirm),
+                       max_steps=args.max_steps)
         prepared = turn.prepare(session, ask)
         notices = list(prepared.notices)
         note = self._backend_notice()

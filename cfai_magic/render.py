@@ -103,10 +103,36 @@ def small(line: str) -> str:
     return f'<div class="cfai-line"><sub>{safe.escape(line)}</sub></div>'
 
 
-def answer_html(notices, reasoning: str, text: str, below, streaming: bool = False) -> str:
-    """What a cell or the panel shows: notices, the reasoning block, the answer (through the
-    door), then the footer lines."""
+def step_label(step) -> str:
+    """``🔧 get_weather(city='Paris') → 'clear' · 0.01 s``, shortened; errors say so."""
+    args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+    if step.declined:
+        outcome = "declined"
+    elif step.error is not None:
+        outcome = "✗ " + step.error
+    else:
+        outcome = "→ " + step.result
+    line = f"🔧 {step.name}({args}) {outcome}"
+    line = line if len(line) <= 120 else line[:117] + "…"
+    return f"{line} · {step.seconds:.2f} s"
+
+
+def step_html(step) -> str:
+    """A tool step collapsed and labelled; opened, its arguments and its whole result. The
+    model's arguments and the tool's result are both untrusted: escaped."""
+    import json
+    body = f"{json.dumps(step.arguments, indent=1, ensure_ascii=False, default=str)}\n\n" + \
+        (step.error if step.error is not None else step.result)
+    return (f'<details class="cfai-step"><summary>{safe.escape(step_label(step))}</summary>'
+            f'<pre style="white-space: pre-wrap">{safe.escape(body)}</pre></details>')
+
+
+def answer_html(notices, reasoning: str, text: str, below, streaming: bool = False,
+                steps=()) -> str:
+    """What a cell or the panel shows: notices, the tool steps, the reasoning block, the
+    answer (through the door), then the footer lines."""
     parts = [small(line) for line in notices]
+    parts += [step_html(step) for step in steps]
     if reasoning:
         parts.append(reasoning_block(reasoning, streaming))
     parts.append(safe.markdown(text))
@@ -169,20 +195,58 @@ def backend_label(answer) -> str:
     return answer.backend
 
 
+class Live:
+    """How an output is kept live: one display id, shown once, then updated in place (rich);
+    shown once when complete (final); or not at all (print, which prints as it goes)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.display_id = uuid.uuid4().hex
+        self.updates = 0
+        self._handle = None
+
+    def show(self, bundle: dict) -> None:
+        if self.mode == "rich":
+            self._handle = display(bundle, raw=True, display_id=self.display_id)
+            self.updates += 1
+
+    def update(self, bundle: dict, metadata: dict | None = None) -> None:
+        if self.mode == "final":
+            display(bundle, raw=True, metadata=metadata or {})
+            self.updates += 1
+        elif self._handle is not None:
+            self._handle.update(bundle, raw=True, metadata=metadata or {})
+            self.updates += 1
+
+
 class StreamRenderer:
+    """A cell's output: notices, the steps of a tool loop, the answer streaming, a footer.
+    What is shown is built by the view functions above; how it stays live is :class:`Live`;
+    the :class:`Meter` paces updates and counts tokens (one per exchange)."""
+
     def __init__(self, model: str, *, fmt: str = "markdown", updates_per_second: float = 20.0,
-                 mode: str = "rich", notices=(), clock=time.monotonic, printer=None):
+                 mode: str = "rich", notices=(), clock=time.monotonic, printer=None,
+                 ask=None):
         self.model = model
         self.fmt = fmt
         self.mode = mode
         self.notices = list(notices)
         self.printer = printer or (lambda *args, **kw: print(*args, **kw))
+        self.ask = ask or input                       # --confirm: a question in the cell
+        self.rate, self.clock = updates_per_second, clock
         self.meter = Meter(updates_per_second, clock)
-        self.updates = 0
-        self.display_id = uuid.uuid4().hex
+        self.live = Live(mode)
         self.answer = None
-        self._handle = None
+        self.steps: list = []
         self._thinking = False               # print mode: inside a reasoning run
+
+    @property
+    def display_id(self) -> str:
+        return self.live.display_id
+
+    @property
+    def updates(self) -> int:
+        return self.live.updates
 
     @property
     def text(self) -> str:
@@ -197,12 +261,14 @@ class StreamRenderer:
         return self.meter.status(self.model, state, usage, backend, replayed, cost)
 
     def _bundle(self, footer: str, final: bool) -> dict:
-        """Notices above the answer (as a terminal prints them), the reasoning apart, the
-        answer, then the footer and any notes; every untrusted part through the door."""
+        """Notices above the answer (as a terminal prints them), the steps, the reasoning
+        apart, the answer, then the footer and any notes; every untrusted part through the
+        door."""
         text = self.text if final else live_text(self.answer)
         reasoning = self.answer.reasoning if self.answer is not None else ""
         below = [footer, *(self.answer.notes if self.answer is not None else ())]
         plain = "".join(f"{line}\n" for line in self.notices)
+        plain += "".join(f"{step_label(step)}\n" for step in self.steps)
         if reasoning:
             plain += f"💭 reasoning: {len(reasoning.split())} words (in _cfai_answer.reasoning)\n"
         plain = safe.plain(plain + (text + "\n" if text else "") + "\n".join(below))
@@ -216,20 +282,23 @@ class StreamRenderer:
         if self.fmt == "code" and text and "```" not in text:
             text = f"```python\n{text.strip()}\n```"         # code, not a paragraph
         return {"text/html": answer_html(self.notices, reasoning, text, below,
-                                         streaming=not final and not text),
+                                         streaming=not final and not text, steps=self.steps),
                 "text/plain": plain}
 
     def start(self, answer) -> None:
+        """An exchange begins: the first shows the output; a tool loop's next one continues
+        it (a new count of tokens, the same pacing)."""
+        first = self.answer is None
         self.answer = answer
-        if self.mode == "final":
+        if not first:
+            paced, self.meter = self.meter, Meter(self.rate, self.clock)
+            self.meter.last, self.meter.sent_bytes = paced.last, paced.sent_bytes
             return
         if self.mode == "print":
             for notice in self.notices:
-                self.printer(notice)
-            return
-        self._handle = display(self._bundle(self.status("streaming"), False), raw=True,
-                               display_id=self.display_id)
-        self.updates += 1
+                self.printer(safe.plain(notice))
+        elif self.mode == "rich":
+            self.live.show(self._bundle(self.status("streaming"), False))
 
     def waiting(self, text: str) -> None:
         """Say what the wait is for, in the status line (gone when the answer comes)."""
@@ -238,7 +307,7 @@ class StreamRenderer:
         if self.mode == "print":
             self.printer(f"⏳ {text}")
         else:
-            self._update(self._bundle(f"⏳ {self.model} · {text}", False))
+            self.live.update(self._bundle(f"⏳ {self.model} · {text}", False))
 
     def feed(self, event) -> None:
         kind = type(event)
@@ -249,8 +318,25 @@ class StreamRenderer:
             self._print(event)
         elif self.mode == "rich" and due:
             bundle = self._bundle(self.status("streaming"), False)
-            self._update(bundle)
+            self.live.update(bundle)
             self.meter.sent(sum(len(v) for v in bundle.values()))
+
+    def step(self, step) -> None:
+        """A tool call is done: it joins the output, collapsed, above what comes next."""
+        self.steps.append(step)
+        if self.mode == "print":
+            self.printer(safe.plain(step_label(step)))
+        elif self.mode == "rich":
+            self.live.update(self._bundle(f"⏳ {self.model} · sending the results", False))
+
+    def confirm(self, name: str, arguments: dict) -> bool:
+        """--confirm: ask in the cell before a call (no one to ask: declined)."""
+        args = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        try:
+            said = self.ask(safe.plain(f"Run {name}({args})? [y/N] "))
+        except Exception:          # a front end without input (nbclient, some editors)
+            return False
+        return str(said).strip().lower() in ("y", "yes")
 
     def _print(self, event) -> None:
         thinking = type(event) is Reasoning
@@ -261,16 +347,8 @@ class StreamRenderer:
         self._thinking = thinking
         self.printer(safe.plain(event.text), end="", flush=True)
 
-    def _update(self, bundle: dict, metadata: dict | None = None) -> None:
-        if self.mode == "final":
-            display(bundle, raw=True, metadata=metadata or {})
-            self.updates += 1
-        elif self._handle is not None:
-            self._handle.update(bundle, raw=True, metadata=metadata or {})
-            self.updates += 1
-
     def finish(self, answer, metadata=None) -> str:
-        """The final update: the whole answer and the footer. Returns the footer."""
+        """The final update: the steps, the whole answer and the footer. Returns the footer."""
         self.answer = answer
         state = answer.status if answer.status in ICONS else "error"
         footer = self.status(state, answer.usage, backend_label(answer), answer.replayed,
@@ -283,9 +361,10 @@ class StreamRenderer:
             self.printer(("\n" if answer.parts or answer.reasoning_parts else "")
                          + safe.plain(footer))
             return footer
-        if state == "error" and not answer.parts and not answer.reasoning_parts:
+        if state == "error" and not answer.parts and not answer.reasoning_parts \
+                and not self.steps:
             if self.mode == "rich":     # nothing to keep: the error line says it
-                self._update({"text/plain": ""}, {"cfai": metadata or {}})
+                self.live.update({"text/plain": ""}, {"cfai": metadata or {}})
             return footer
-        self._update(self._bundle(footer, True), {"cfai": metadata or {}})
+        self.live.update(self._bundle(footer, True), {"cfai": metadata or {}})
         return footer

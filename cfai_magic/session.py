@@ -231,6 +231,16 @@ class Session:
 _lock = threading.Lock()
 
 
+def user_namespace() -> dict:
+    """The running notebook's variables ({} outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
+
+
 def current(shell=None) -> Session:
     """The Session of the running IPython (loading the extension if needed), else a module one."""
     if shell is None:

@@ -14,13 +14,43 @@ import ipywidgets as w
 
 from . import safe, turn
 from .errors import CfaiError
+from .messages import text_of
 from .parsing import Parsed
 from .client.events import Reasoning, Text
-from .render import Meter, answer_code, backend_label, live_text, reasoning_block
+from .render import Meter, answer_code, backend_label, live_text, reasoning_block, step_html
+from .tools import Step, Toolbox
 from .session import Session, current
 
 
 SHOWN_TURNS = 100      # the panel shows this many latest turns; %cfai history has them all
+ROLES = ("system", "user", "assistant", "tool")     # the roles a message's CSS class may name
+
+
+def named_tools(names: str) -> list:
+    """The notebook's functions named in the panel's Tools field ("f, g" or "f g")."""
+    from .session import user_namespace
+    from .tools import named
+    return named(names, user_namespace())
+
+
+def steps_of(messages: list[dict]) -> list[Step]:
+    """A kept turn's tool loop (its assistant calls and tool results) as steps to show."""
+    import json
+    results = {m.get("tool_call_id"): m for m in messages if m.get("role") == "tool"}
+    steps = []
+    for m in messages:
+        for call in m.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            try:
+                args = json.loads(fn.get("arguments") or "{}")
+            except (TypeError, ValueError):
+                args = {"_raw": fn.get("arguments")}
+            done = results.get(call.get("id"), {})
+            said = str(done.get("content", ""))
+            error = said[len("Error: "):] if said.startswith("Error: ") else None
+            steps.append(Step(str(fn.get("name", "")), args if isinstance(args, dict) else {},
+                              str(call.get("id", "")), "" if error else said, error))
+    return steps
 
 
 def _bundle(text: str) -> dict:
@@ -38,13 +68,15 @@ def status_line(text: str) -> str:
 class Message(w.VBox):
     """One message of the transcript: its role, the reasoning (collapsed), and its Markdown."""
 
-    def __init__(self, role: str, text: str = "", on_insert=None, reasoning: str = ""):
+    def __init__(self, role: str, text: str = "", on_insert=None, reasoning: str = "",
+                 steps=()):
         self.role = role
         self.text = text
         self.body = w.Output()
         self.body.add_class("cfai-message-body")
         self.thinking = w.HTML()
         self.thinking.add_class("cfai-reasoning")
+        self.steps = None                          # a tool loop's calls, made when there are
         children = [w.HTML(f"<b>{safe.escape(role)}</b>"), self.thinking, self.body]
         if on_insert is not None:
             self.insert = w.Button(description="Insert as cell", icon="plus",
@@ -53,7 +85,8 @@ class Message(w.VBox):
             self.insert.on_click(lambda _: on_insert(self.text))
             children.append(self.insert)
         super().__init__(children)
-        self.add_class(f"cfai-message-{role}")
+        self.add_class(f"cfai-message-{role if role in ROLES else 'other'}")
+        self.set_steps(steps)
         self.set_text(text, reasoning)
 
     def close(self) -> None:
@@ -66,6 +99,16 @@ class Message(w.VBox):
             if widget is not self:
                 widget.close()
         super().close()
+
+    def set_steps(self, steps) -> None:
+        """Show a tool loop's calls, collapsed, above the answer (a widget only if any)."""
+        if not steps and self.steps is None:
+            return
+        if self.steps is None:
+            self.steps = w.HTML()
+            self.steps.add_class("cfai-steps")
+            self.children = (self.children[0], self.steps, *self.children[1:])
+        self.steps.value = "".join(step_html(step) for step in steps)
 
     def set_text(self, text: str, reasoning: str = "", streaming: bool = False) -> None:
         self.text = text
@@ -83,6 +126,7 @@ class PanelSink:
         self.meter = Meter(rate)
         self.answer = None
         self.active = True
+        self.steps: list[Step] = []
 
     def start(self, answer) -> None:
         self.answer = answer
@@ -102,6 +146,15 @@ class PanelSink:
             self.message.set_text(text, self.answer.reasoning, streaming=True)
             self.panel.status.value = status_line(self.meter.status(self.model, "streaming"))
             self.meter.sent(2 * len(text))
+
+    def step(self, step: Step) -> None:
+        self.steps.append(step)
+        if self.active:
+            self.message.set_steps(self.steps)
+            self.panel.status.value = status_line(f"⏳ {self.model} · sending the results")
+
+    def confirm(self, name: str, arguments: dict) -> bool:
+        return self.panel.ask_before(name, arguments) if self.active else False
 
     def finish(self, answer, metadata=None, state: str | None = None) -> None:
         if self.active:
@@ -172,11 +225,24 @@ class ChatPanel(w.VBox):
         self.send.on_click(lambda _: self.submit())
         self.stop = labelled(w.Button(description="Stop", icon="stop", disabled=True), "cfai-stop")
         self.stop.on_click(lambda _: self.stop_answer())
+        self.tools = labelled(w.Text(description="Tools", placeholder="functions the model may "
+                                     "call, e.g. get_weather, add", **wide), "cfai-tools")
+        self.confirm_calls = labelled(w.Checkbox(description="Ask before each call",
+                                                 indent=False), "cfai-confirm-calls")
+        self.question = labelled(w.HTML(), "cfai-question")
+        self.yes = labelled(w.Button(description="Run it", button_style="warning"), "cfai-yes")
+        self.no = labelled(w.Button(description="Don't"), "cfai-no")
+        self.asking = labelled(w.HBox([self.question, self.yes, self.no],
+                                      layout=w.Layout(display="none")), "cfai-asking")
+        self.yes.on_click(lambda _: self._answer_question(True))
+        self.no.on_click(lambda _: self._answer_question(False))
+        self._question = None                 # (an Event, the choice) while a call waits
         self.children = [
             w.HBox([self.model, self.limits]), self.system,
             w.HBox([self.max_tokens, self.temperature]),
+            w.HBox([self.tools, self.confirm_calls]),
             w.HBox([self.chats, self.new_chat]),
-            self.transcript, self.status, self.error,
+            self.transcript, self.asking, self.status, self.error,
             w.HBox([self.message, self.send, self.stop]),
         ]
 
@@ -272,9 +338,9 @@ class ChatPanel(w.VBox):
             [w_ for _, ws in shown for w_ in ws]
 
     def _messages(self, turn) -> list:
-        return [*(Message(m["role"], m["content"]) for m in turn.messages),
+        return [*(Message(m["role"], text_of(m.get("content"))) for m in turn.messages),
                 Message("assistant", turn.answer, on_insert=self.insert_cell,
-                        reasoning=turn.reasoning)]
+                        reasoning=turn.reasoning, steps=steps_of(turn.steps))]
 
     def insert_cell(self, text: str) -> None:
         """Put an answer's code (or its text) into a new cell below the panel's cell.
@@ -336,7 +402,9 @@ class ChatPanel(w.VBox):
             ask = turn.Ask(model, Parsed(text=text), chat=self.chat_name,
                            params={"max_tokens": self.max_tokens.value,
                                    "temperature": self.temperature.value},
-                           system=self.system.value.strip() or None)
+                           system=self.system.value.strip() or None,
+                           tools=Toolbox(named_tools(self.tools.value),
+                                         confirm=self.confirm_calls.value))
             prepared = turn.prepare(self.session, ask)
         except CfaiError as err:
             self.show_error(err)
@@ -364,6 +432,28 @@ class ChatPanel(w.VBox):
                 self.show_error(answer.error)
             if answer.done:
                 self.render_transcript()
+
+    def ask_before(self, name: str, arguments: dict) -> bool:
+        """From the worker thread: ask in the panel before a call; wait for Run it or Don't
+        (Stop declines)."""
+        args = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        answered, choice = threading.Event(), []
+        self._question = (answered, choice)
+        self.question.value = safe.escape(f"Run {name}({args})?")
+        self.asking.layout.display = "flex"
+        cancel = self._cancel
+        while not answered.wait(0.05):
+            if cancel is not None and cancel.is_set():
+                break
+        self.asking.layout.display = "none"
+        self._question = None
+        return bool(choice and choice[0])
+
+    def _answer_question(self, yes: bool) -> None:
+        question = self._question
+        if question is not None:
+            question[1].append(yes)
+            question[0].set()
 
     def stop_answer(self) -> None:
         """Stop the streaming answer now; the partial answer stays, marked."""
