@@ -65,7 +65,7 @@ def completion(model: str, text: str = "", *, reasoning: str = "", tool_calls=No
     if kind == "text_completion":
         choice = {"index": 0, "text": text, "finish_reason": finish}
     else:
-        message = {"role": "assistant", "content": text}
+        message = {"role": "assistant", "content": text if text or not tool_calls else None}
         if reasoning:
             message["reasoning_content"] = reasoning
         if tool_calls:

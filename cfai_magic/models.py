@@ -109,7 +109,7 @@ SEED = (
 
 LOCAL = Model(LOCAL_MODEL, 256, 1024, 4096, 2048,
               "Gemma 3 270M (base model) served by the embedded local backend", json_mode=True,
-              dialect="legacy")
+              tools=True, dialect="legacy")    # calls tools through a grammar (local/calling.py)
 
 CURRENT = (
     Model(DEFAULT_CLOUDFLARE, context_tokens=131_072, price_in=0.0605, price_out=0.4,

@@ -38,17 +38,17 @@ def default_model_path() -> str:
 
 def transcript(messages: list[dict]) -> str:
     """Messages as a transcript for a base model to continue after the last ``Answer:``: a
-    message's text parts joined, an assistant's tool calls and the tools' results written out."""
+    message's text parts joined, a tool's result as a ``Result:`` line (an assistant message
+    that called tools is left out, its text being the call: written out, the model copied
+    it)."""
     parts = [text_of(m.get("content")).strip() + "\n" for m in messages
              if m["role"] in ("system", "developer")]
     for m in messages:
         text = text_of(m.get("content")).strip()
         if m["role"] == "user":
             parts.append(f"Question: {text}")
-        elif m["role"] == "assistant":
-            calls = [c.get("function", c) for c in m.get("tool_calls") or ()]
-            asked = "; ".join(f"called {c.get('name')}({c.get('arguments') or ''})" for c in calls)
-            parts.append(f"Answer: {' '.join(x for x in (text, asked) if x)}\n")
+        elif m["role"] == "assistant" and text and not m.get("tool_calls"):
+            parts.append(f"Answer: {text}\n")
         elif m["role"] == "tool":
             parts.append(f"Result: {text}\n")
     return "\n".join(parts) + "\nAnswer:"

@@ -7,6 +7,7 @@ the next token. Requests for the seed model ids are answered by the local model,
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from ..apicheck import check_limits, refuse_images
 from ..apiserver import (DONE, IDLE_TIMEOUT, ApiError, ApiServer, chunk, completion,
                          completion_chunk, envelope, search_item, sse)
 from ..models import BUILT_IN, CURRENT, LOCAL, LOCAL_MODEL, SEED
+from . import calling
 
 # Ours to serve offline: the embedded model, the seed ids, and today's free-plan ids, all
 # answered by the embedded model (which says so), so notebooks written for Cloudflare run here.
@@ -126,6 +128,8 @@ class LocalBackend:
             if key in body and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ApiError(400, 5004, f"Invalid input: {key} must be a number")
         text, stops = self.model.prompt_for(body)
+        if calling.offered(body):
+            text = calling.preamble(calling.offered(body)) + text
         n_prompt = self.model.count(text)
         max_tokens = check_limits(spec, body, n_prompt, self.model.n_ctx, stream=request.stream)
         return text, stops, max_tokens, n_prompt
@@ -151,6 +155,9 @@ class LocalBackend:
                 params["grammar"] = self.model.grammar(json_schema(fmt))
             except Exception as err:           # llama.cpp cannot turn this schema into rules
                 raise ApiError(400, 5004, f"JSON Mode couldn't be met: {err}") from None
+        tools = calling.offered(request.body)
+        if tools:                              # its output can only be a call to one of them
+            params["grammar"] = self.model.grammar(calling.schema(tools))
         stream = request.stream
         wire = ChatWire(request) if request.kind == "chat" else \
             RunChatWire(request) if SERVED[request.model].dialect == "chat" else LegacyWire()
@@ -178,7 +185,7 @@ class LocalBackend:
                 if piece:
                     piece, held = held + piece, ""
                     pieces.append(piece)
-                    if stream:
+                    if stream and not tools:          # a call is sent whole, at the end
                         handler.wfile.write(chunk(sse(wire.piece(piece))))
         except (BrokenPipeError, ConnectionResetError):
             request.disconnected = True
@@ -192,11 +199,17 @@ class LocalBackend:
         n_answer = self.model.count(answer, bos=False) if answer else 0
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n_answer,
                  "total_tokens": n_prompt + n_answer}
+        call = calling.parse(answer) if tools else None
+        calls = [{"name": call[0], "arguments": call[1]}] if call else []
+        if calls:
+            answer, finish = "", "tool_calls"
         if stream:
-            handler.write_chunks([sse(obj) for obj in wire.last(usage, finish)] + [DONE])
+            events = [wire.calls(calls)] if calls else []
+            handler.write_chunks([sse(obj) for obj in [*events, *wire.last(usage, finish)]]
+                                 + [DONE])
             handler.end_stream()
         else:
-            handler.send_json(200, wire.whole(answer, usage, finish))
+            handler.send_json(200, wire.whole(answer, usage, finish, calls))
 
 
 def json_schema(fmt: dict) -> dict | None:
@@ -216,11 +229,17 @@ class LegacyWire:
     def piece(self, text: str) -> dict:
         return {"response": text}
 
+    def calls(self, calls: list[dict]) -> dict:
+        return {"tool_calls": calls}
+
     def last(self, usage: dict, finish: str) -> list[dict]:
         return [{"response": "", "usage": usage}]
 
-    def whole(self, text: str, usage: dict, finish: str) -> dict:
-        return envelope({"response": text, "usage": usage})
+    def whole(self, text: str, usage: dict, finish: str, calls=()) -> dict:
+        result = {"response": text, "usage": usage}
+        if calls:
+            result["tool_calls"] = list(calls)
+        return envelope(result)
 
 
 class ChatWire:
@@ -238,14 +257,21 @@ class ChatWire:
         self.first = False
         return completion_chunk(self.model, delta)
 
+    def calls(self, calls: list[dict]) -> dict:
+        delta = {"role": "assistant", "tool_calls": [
+            {"index": i, "id": f"call_{i}", "type": "function",
+             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+            for i, c in enumerate(calls)]}
+        return completion_chunk(self.model, delta)
+
     def last(self, usage: dict, finish: str) -> list[dict]:
         out = [completion_chunk(self.model, {}, finish=finish)]
         if self.include_usage:
             out.append(completion_chunk(self.model, usage=usage))
         return out
 
-    def whole(self, text: str, usage: dict, finish: str) -> dict:
-        return completion(self.model, text, usage=usage, finish=finish)
+    def whole(self, text: str, usage: dict, finish: str, calls=()) -> dict:
+        return completion(self.model, text, usage=usage, finish=finish, tool_calls=list(calls))
 
 
 class RunChatWire(ChatWire):
@@ -268,5 +294,11 @@ class RunChatWire(ChatWire):
         return [completion_chunk(self.model, {}, finish=finish, usage=usage),
                 completion_chunk(self.model, usage=usage)]
 
-    def whole(self, text: str, usage: dict, finish: str) -> dict:
-        return envelope(super().whole(text, usage, finish))
+    def calls(self, calls: list[dict]) -> dict:
+        chunk = super().calls(calls)
+        chunk["usage"] = {"prompt_tokens": self.n_prompt, "completion_tokens": self.tokens,
+                          "total_tokens": self.n_prompt + self.tokens}
+        return chunk
+
+    def whole(self, text: str, usage: dict, finish: str, calls=()) -> dict:
+        return envelope(super().whole(text, usage, finish, calls))
