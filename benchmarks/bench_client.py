@@ -10,6 +10,8 @@ and the OpenAI-compatible /chat/completions) it prints:
 
 Targets: first-token ratio <= 1.1 (or under 5 ms added); throughput >= 0.8x raw and >= 50,000
 chunks/s for the legacy dialect (chat.completion events are 5-10x bigger, so fewer per second).
+Then one tool step: from the tool's return to the next request arriving at the server, against
+a bare request (from the call to its arrival); target under 5 ms.
 Usage: python benchmarks/bench_client.py [--runs 20] [--chunks 2500] [--quick]
 """
 from __future__ import annotations
@@ -153,6 +155,34 @@ def reused_run(fake, runs: int) -> tuple[float, int]:
     return took * 1e3, fake.connections - before
 
 
+def tool_step(fake, runs: int) -> tuple[float, float]:
+    """Median ms from a tool's return to the loop's next request arriving, and from a bare
+    run() call to its request arriving (the anchor), on one client."""
+    client, returned = fake.client(), []
+
+    def probe(x: int) -> int:
+        """Returns x."""
+        returned.append(time.time())
+        return x
+
+    def loop() -> float:
+        fake.reset()
+        fake.enqueue(Reply(tool_calls=[{"name": "probe", "arguments": {"x": 1}}]), "ok")
+        client.run(CASES[1][2], prompt="bench", tools=[probe])
+        return fake.requests[-1].time - returned[-1]
+
+    def bare() -> float:
+        fake.reset()
+        start = time.time()
+        client.run(CASES[1][2], prompt="bench")
+        return fake.requests[-1].time - start
+    loop(), bare()                                     # warm up (pydantic, the connection)
+    steps = statistics.median(loop() for _ in range(runs))
+    anchor = statistics.median(bare() for _ in range(runs))
+    client.close()
+    return steps * 1e3, anchor * 1e3
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
@@ -178,6 +208,10 @@ def main(argv=None):
         print(f"run() on a kept-alive connection: {ms:.2f} ms median of {runs * 4} "
               f"({connections} TCP connection for {runs * 4 + 1} requests; was ~40 ms with "
               "Nagle on)")
+        step, anchor = tool_step(fake, runs * 4)
+        print(f"one tool step, the tool's return to the next request on the wire: {step:.2f} ms "
+              f"median of {runs * 4}; a bare request, call to wire: {anchor:.2f} ms; ratio "
+              f"{step / anchor:.2f}; target under 5 ms: {'OK' if step < 5 else 'MISSED'}")
 
 
 if __name__ == "__main__":

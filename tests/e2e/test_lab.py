@@ -164,7 +164,7 @@ def test_panel_enter_after_fast_typing_sends_it_all(page, lab, fake, artifacts):
     for text in ("Name three uses of Python.", "And two more, briefly please?"):
         box.press_sequentially(text, delay=0)              # as fast as keys can come
         box.press("Enter")
-        wait_until(lambda: fake.requests and
+        wait_until(lambda: fake.requests and fake.last.kind == "run" and
                    fake.last.body["messages"][-1]["content"] == text, timeout=10)
         wait_until(lambda: box.input_value() == "", timeout=5)     # and the box is cleared
     page.screenshot(path=str(artifacts / "6-panel-enter.png"), full_page=True)

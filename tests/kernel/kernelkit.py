@@ -15,19 +15,27 @@ class Kernel:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
 
-    def send(self, code: str, cell_id: str | None = None, user_expressions=None) -> str:
+    def send(self, code: str, cell_id: str | None = None, user_expressions=None,
+             allow_stdin: bool = False) -> str:
         """An execute_request carrying JupyterLab's cellId metadata; returns its msg_id."""
-        content = dict(code=code, silent=False, store_history=True, allow_stdin=False,
+        content = dict(code=code, silent=False, store_history=True, allow_stdin=allow_stdin,
                        user_expressions=user_expressions or {}, stop_on_error=True)
         msg = self.kc.session.msg("execute_request", content,
                                   metadata={"cellId": cell_id} if cell_id else {})
         self.kc.shell_channel.send(msg)
         return msg["header"]["msg_id"]
 
-    def collect(self, msg_id: str, timeout: float = 60, on_message=None):
-        """iopub messages of one request, each with the time it arrived, and the reply."""
+    def collect(self, msg_id: str, timeout: float = 60, on_message=None, answer=None):
+        """iopub messages of one request, each with the time it arrived, and the reply.
+        ``answer(prompt)`` replies to the kernel's input requests, as a front end's box does."""
         messages, deadline = [], time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if answer is not None:
+                try:
+                    asked = self.kc.get_stdin_msg(timeout=0.01)
+                    self.kc.input(answer(asked["content"]["prompt"]))
+                except queue.Empty:
+                    pass
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.05)
             except queue.Empty:
