@@ -28,8 +28,14 @@ REPLAY_URL = "https://cassette.cfai.invalid/client/v4"
 
 
 def match_key(model: str, body: dict) -> str:
-    return json.dumps({"model": model, "body": {k: v for k, v in body.items() if k != "stream"}},
-                      sort_keys=True)
+    """What an answer is found by: the model and the request (images by digest and size)."""
+    return json.dumps({"model": model, "body": kept(body)}, sort_keys=True)
+
+
+def kept(body: dict) -> dict:
+    """A request as a cassette keeps it: no ``stream``, each image as its digest and size."""
+    from .images import digested
+    return digested({k: v for k, v in body.items() if k != "stream"})
 
 
 def first_words(body: dict, n: int = 8) -> str:
@@ -126,7 +132,7 @@ class Cassette:
         if answer.finish_reason:
             response["finish_reason"] = answer.finish_reason
         entry = {"request": {"backend": answer.backend, "model": answer.model,
-                             "body": {k: v for k, v in answer.request.items() if k != "stream"}},
+                             "body": kept(answer.request)},
                  "response": response}
         model = answer.model
         with self._lock:

@@ -31,9 +31,13 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // 4)
 
 
+IMAGE_TOKENS = 1024       # an image's share of the context, as estimated before sending
+
+
 def estimate_messages(messages: list[dict]) -> int:
-    from .messages import size_of
-    return sum(estimate_tokens(size_of(m)) + 4 for m in messages)
+    from .messages import images_in, size_of
+    return sum(estimate_tokens(size_of(m)) + 4 + IMAGE_TOKENS * images_in(m)
+               for m in messages)
 
 
 def context_of(model: Model) -> int:
@@ -94,6 +98,14 @@ class Catalog:
     def check(self, model: Model, *, max_tokens: int | None = None,
               messages: list[dict] | None = None, prompt: str | None = None) -> None:
         """Refuse what the service would refuse, before it is sent."""
+        if messages and not model.vision and model.source != "unverified":
+            from .images import pictures_in
+            if pictures_in(messages):
+                seeing = ", ".join(m.id for m in self if m.vision and not m.retired())
+                local = " (the embedded local model cannot see images)" \
+                    if model.id == LOCAL_MODEL else ""
+                raise InputError(f"{model.id} cannot see images{local}; nothing was sent",
+                                 hint=f"Use a model that can: {seeing}")
         if max_tokens is not None:
             if max_tokens < 1:
                 raise LimitExceeded(f"max_tokens must be at least 1, not {max_tokens}")

@@ -11,6 +11,7 @@
     │   ├── ModelNotFound      400 5007, 404 3042
     │   ├── ModelRetired       5028 (or refused before sending: the catalog knows)
     │   ├── PlanRequired       403 5035: the model needs the Workers Paid plan
+    │   ├── LicenseRequired    403 5016: the model's license was not agreed to yet
     │   ├── AccountNotFound    404 7003
     │   ├── InvalidRequest     400 5004/5006/3003, 413 3006
     │   ├── RequestTimeout     408 3007/3008             (retried)
@@ -33,7 +34,8 @@ from .safe import plain
 
 __all__ = [
     "CfaiError", "ConfigError", "InputError", "UnknownModel", "LimitExceeded", "APIError",
-    "AuthError", "Redirected", "ModelNotFound", "ModelRetired", "PlanRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
+    "AuthError", "Redirected", "ModelNotFound", "ModelRetired", "PlanRequired",
+    "LicenseRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
     "Timeout", "StreamError", "EmptyAnswer", "StepLimit", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
 ]
@@ -112,6 +114,12 @@ class ModelRetired(APIError):
 class PlanRequired(APIError):
     hint = ("This model needs the Workers Paid plan: upgrade the account, or choose a free-plan "
             "model (%cfai models)")
+
+
+class LicenseRequired(APIError):
+    hint = ("This model asks you to agree to its license once, by sending the prompt 'agree': "
+            "%%cfai -m llama-vision --once, then agree on the next line; then run the cell "
+            "again")
 
 
 class AccountNotFound(APIError):
@@ -223,7 +231,7 @@ class CassetteMiss(CfaiError):
 
 _BY_CODE = {
     10000: AuthError, 5007: ModelNotFound, 3042: ModelNotFound, 7003: AccountNotFound,
-    5028: ModelRetired, 5035: PlanRequired,
+    5028: ModelRetired, 5035: PlanRequired, 5016: LicenseRequired,
     5004: InvalidRequest, 5006: InvalidRequest, 3003: InvalidRequest, 3006: InvalidRequest,
     3007: RequestTimeout, 3008: RequestTimeout, 3040: RateLimited, 3036: QuotaExceeded,
 }

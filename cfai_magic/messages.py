@@ -25,6 +25,40 @@ def text_of(content) -> str:
     return str(content)
 
 
+def images_in(message: dict) -> int:
+    """How many image parts a message holds."""
+    content = message.get("content")
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url") \
+        if isinstance(content, list) else 0
+
+
+def shown(content) -> str:
+    """A message as text for a terminal: its text, each image as ``[image W×H]``."""
+    if not isinstance(content, list):
+        return text_of(content)
+    from .images import of_part
+    out, after_text = [], False
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            picture = of_part(part)
+            out.append(f"[{picture.label()}]" if picture else "[image]")
+            after_text = False
+        elif isinstance(part, dict) and part.get("type") == "text":
+            out.append(("\n" if after_text else "") + str(part.get("text", "")))
+            after_text = True
+    return "".join(out)
+
+
+def without_images(message: dict, note: str) -> dict:
+    """The message with its image parts replaced by ``note`` (a text part)."""
+    content = message.get("content")
+    if not isinstance(content, list) or not images_in(message):
+        return message
+    kept = [p if not (isinstance(p, dict) and p.get("type") == "image_url")
+            else {"type": "text", "text": note} for p in content]
+    return {**message, "content": kept}
+
+
 def size_of(message: dict) -> str:
     """All the text a message sends (its content and its calls' arguments), for estimates."""
     calls = "".join(str((c.get("function") or {}).get("arguments", ""))

@@ -127,6 +127,10 @@ CURRENT = (
     Model("@cf/meta/llama-3.3-70b-instruct-fp8-fast", context_tokens=24_000, price_in=0.29,
           price_out=2.25, tools=True, batch=True, json_mode=True, dialect="legacy",
           description="Llama 3.3 70B instruct, fp8, fast version"),
+    # the older vision model: a top-level "image" (its schema), a license agreed to once
+    Model("@cf/meta/llama-3.2-11b-vision-instruct", context_tokens=128_000, price_in=0.049,
+          price_out=0.68, vision=True, tools=True, dialect="legacy",
+          description="Llama 3.2 11B Vision instruct: images and text"),
     Model("@cf/moonshotai/kimi-k2.6", context_tokens=262_144, price_in=0.95, price_out=4.0,
           price_cached=0.16, reasoning=True, tools=True, vision=True, batch=True, paid=True,
           description="Kimi K2.6, 1T parameters"),
@@ -141,6 +145,7 @@ ALIASES = {
     "gemma4": "@cf/google/gemma-4-26b-a4b-it",
     "gpt-oss": "@cf/openai/gpt-oss-20b",
     "llama3": "@cf/meta/llama-3.1-8b-instruct-fast",
+    "llama-vision": "@cf/meta/llama-3.2-11b-vision-instruct",
     "llama2": "@cf/meta/llama-2-7b-chat-fp16",
     "llama2-fp16": "@cf/meta/llama-2-7b-chat-fp16",
     "llama2-int8": "@cf/meta/llama-2-7b-chat-int8",

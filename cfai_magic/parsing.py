@@ -8,14 +8,15 @@ Three shapes of cell:
 
 ``{name}``, ``{name.attr}``, ``{name[key]}`` are filled from the user's namespace (JSON-escaped
 inside a JSON cell); ``{{name}}`` writes ``{name}`` as it is; anything else in braces (JSON, code,
-unknown names) stays exactly as written.
+unknown names) stays exactly as written. A field whose value is an image (images.py) becomes an
+image part at that place: the message's content is then a list of text and image parts.
 """
 from __future__ import annotations
 
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InputError
 
@@ -26,13 +27,17 @@ _FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\]")
 _ROLE_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:[ \t]?(.*)$")
 _MISSING = MISSING = object()   # what lookup() gives for a name it cannot find
+_PLACE = "\x00cfai-image-{}\x00"   # where an image goes, until the content is split into parts
+_PLACED = re.compile("\x00cfai-image-(\\d+)\x00")
 
 
 @dataclass
 class Parsed:
-    """What a cell asks: ``messages`` when the cell is written as messages, else ``text``."""
-    text: str | None = None
+    """What a cell asks: ``messages`` when the cell is written as messages, else ``text``
+    (a string, or parts when it holds images); ``pictures`` are the images it holds."""
+    text: str | list | None = None
     messages: list[dict] | None = None
+    pictures: list = field(default_factory=list)
 
     @property
     def is_messages(self) -> bool:
@@ -58,14 +63,39 @@ def lookup(path: str, namespace: dict):
     return value
 
 
-def interpolate(text: str, namespace: dict, escape=str) -> str:
-    """Fill ``{name...}`` fields from ``namespace``; see the module docstring."""
+def interpolate(text: str, namespace: dict, escape=str, pictures: list | None = None) -> str:
+    """Fill ``{name...}`` fields from ``namespace``; see the module docstring. With
+    ``pictures``, an image value is appended there and its place marked."""
     def fill(match):
         if match.group(1):
             return "{" + match.group(1) + "}"
         value = lookup(match.group(2), namespace)
-        return match.group(0) if value is _MISSING else escape(value)
+        if value is _MISSING:
+            return match.group(0)
+        if pictures is not None:
+            from .images import picture_of
+            picture = picture_of(value)
+            if picture is not None:
+                pictures.append(picture)
+                return escape(_PLACE.format(len(pictures) - 1))
+        return escape(value)
     return _FIELD.sub(fill, text)
+
+
+def with_pictures(content: str, pictures: list):
+    """The content with its marked places split into text and image parts (or the string as
+    it is, if it holds none)."""
+    if "\x00" not in content:
+        return content
+    parts, at = [], 0
+    for found in _PLACED.finditer(content):
+        if content[at:found.start()]:
+            parts.append({"type": "text", "text": content[at:found.start()]})
+        parts.append(pictures[int(found.group(1))].part())
+        at = found.end()
+    if content[at:]:
+        parts.append({"type": "text", "text": content[at:]})
+    return parts
 
 
 def field_names(text: str) -> set[str]:
@@ -87,8 +117,8 @@ def _role_of(word: str) -> str | None:
     return None
 
 
-def _parse_json(text: str, namespace: dict) -> list[dict]:
-    filled = interpolate(text, namespace, _json_escape)
+def _parse_json(text: str, namespace: dict, pictures: list) -> list[dict]:
+    filled = interpolate(text, namespace, _json_escape, pictures)
     try:
         data = json.loads(filled)
     except json.JSONDecodeError as err:
@@ -103,10 +133,10 @@ def _parse_json(text: str, namespace: dict) -> list[dict]:
         if item.get("role") not in ROLES:
             raise InputError(f"Message {i} has unknown role {item.get('role')!r}",
                              hint="Use system, user or assistant")
-    return [{"role": m["role"], "content": m["content"]} for m in data]
+    return [{"role": m["role"], "content": with_pictures(m["content"], pictures)} for m in data]
 
 
-def _parse_roles(lines: list[str], namespace: dict) -> list[dict]:
+def _parse_roles(lines: list[str], namespace: dict, pictures: list) -> list[dict]:
     messages: list[dict] = []
     starts: list[int] = []
     for number, line in enumerate(lines, 1):
@@ -121,7 +151,8 @@ def _parse_roles(lines: list[str], namespace: dict) -> list[dict]:
         else:
             messages[-1]["content"] += "\n" + line
     for message, number in zip(messages, starts):
-        message["content"] = interpolate(message["content"].strip(), namespace)
+        message["content"] = with_pictures(
+            interpolate(message["content"].strip(), namespace, pictures=pictures), pictures)
         if not message["content"]:
             raise InputError(f"The {message['role']}: message on line {number} is empty")
     return messages
@@ -133,10 +164,12 @@ def parse_cell(text: str, namespace: dict | None = None, *, fill: bool = True) -
     stripped = text.strip()
     if not stripped:
         raise InputError("The cell is empty", hint="Write a prompt below %%cfai")
+    pictures: list = []
     if re.match(r"\[\s*\{", stripped):
-        return Parsed(messages=_parse_json(stripped, namespace))
+        return Parsed(messages=_parse_json(stripped, namespace, pictures), pictures=pictures)
     lines = stripped.splitlines()
     first = _ROLE_LINE.match(lines[0])
     if first and _role_of(first.group(1)):
-        return Parsed(messages=_parse_roles(lines, namespace))
-    return Parsed(text=interpolate(stripped, namespace))
+        return Parsed(messages=_parse_roles(lines, namespace, pictures), pictures=pictures)
+    return Parsed(text=with_pictures(interpolate(stripped, namespace, pictures=pictures),
+                                     pictures), pictures=pictures)

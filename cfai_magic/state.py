@@ -106,8 +106,11 @@ class Conversation:
                     break
                 used, kept = used + old.tokens, kept + 1
             sent = base[len(base) - kept:]
-        plan = Plan(self, base, new, system, head + _flat(sent) + new, cell_id, rewound,
+        history, notice = _images_of_history(_flat(sent), model)
+        plan = Plan(self, base, new, system, head + history + new, cell_id, rewound,
                     len(base) - len(sent), replaced=replaced)
+        if notice:
+            plan.notices.append(notice)
         if rewound:
             later = f" and the {rewound - 1} after it" if rewound > 1 else ""
             plan.notices.append(f"Re-run: this cell's earlier turn{later} will be replaced.")
@@ -152,6 +155,35 @@ class Conversation:
 
 def _flat(turns: list[Turn]) -> list[dict]:
     return [m for t in turns for m in t.as_messages()]
+
+
+HISTORY_IMAGES = 4           # images of earlier turns sent again, the newest first
+
+
+def _images_of_history(messages: list[dict], model) -> tuple[list[dict], str | None]:
+    """Earlier turns' images as they are sent: none to a model that cannot see (a note in
+    their place), else the newest :data:`HISTORY_IMAGES`; and a notice when some are not."""
+    from .messages import images_in, without_images
+    count = sum(images_in(m) for m in messages)
+    if not count or model is None:
+        return messages, None
+    if not model.vision and model.source != "unverified":
+        note = "[an image from earlier in the conversation: this model cannot see it]"
+        return [without_images(m, note) for m in messages], (
+            f"Not sending the {count} image{'s' if count > 1 else ''} of earlier turns: "
+            f"{model.id} cannot see images.")
+    if count <= HISTORY_IMAGES:
+        return messages, None
+    drop, out = count - HISTORY_IMAGES, []
+    for m in messages:
+        n = images_in(m)
+        if drop and n:
+            out.append(without_images(m, "[an image from earlier, not sent again]"))
+            drop -= n
+        else:
+            out.append(m)
+    return out, (f"Sent the newest {HISTORY_IMAGES} of the {count} images of earlier turns "
+                 "(the oldest are not sent again).")
 
 
 class ChatStore:

@@ -50,9 +50,11 @@ class Prepared:
     plan: Plan | None
     request: dict                                 # prompt= or messages=, plus params
 
+    notes: list[str] = field(default_factory=list)
+
     @property
     def notices(self) -> list[str]:
-        return self.plan.notices if self.plan else []
+        return self.plan.notices if self.plan else self.notes
 
 
 def params(model_id: str, *, max_tokens=None, temperature=None, top_p=None, top_k=None,
@@ -71,6 +73,11 @@ def prepare(session, ask: Ask) -> Prepared:
     request = prepared.request
     if ask.tools:
         _offer(ask, request)
+    for picture in ask.parsed.pictures:
+        if picture.scaled_from:
+            w, h = picture.scaled_from
+            prepared.notices.append(f"Scaled an image from {w}×{h} to {picture.width}×"
+                                    f"{picture.height} (the most sent).")
     session.catalog.check(ask.model, max_tokens=request.get("max_tokens"),
                           messages=request.get("messages"), prompt=request.get("prompt"))
     return prepared
@@ -95,7 +102,7 @@ def _plan(session, ask: Ask) -> Prepared:
     params = {k: v for k, v in ask.params.items() if v is not None}
     new_messages = ask.parsed.messages or [{"role": "user", "content": ask.parsed.text}]
     if ask.once:
-        if not ask.parsed.is_messages and not ask.system:
+        if not ask.parsed.is_messages and not ask.system and isinstance(ask.parsed.text, str):
             return Prepared(ask, None, None, {"prompt": ask.parsed.text, **params})
         head = [{"role": "system", "content": ask.system}] if ask.system else []
         return Prepared(ask, None, None, {"messages": head + new_messages, **params})
@@ -145,6 +152,8 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         prepared.conversation.commit(prepared.plan, answer.text, ask.model.id,
                                      reasoning=answer.reasoning, steps=added)
     metadata = answer.metadata(None if ask.once else ask.chat)
+    if ask.parsed.pictures:                      # by size and digest, never the pixels
+        metadata["images"] = [p.about() for p in ask.parsed.pictures]
     costs = [c for c in (cost_of(session.catalog.get(a.model) or ask.model, a) for a in answers)
              if c]
     if costs:

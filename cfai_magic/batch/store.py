@@ -16,7 +16,10 @@ from ..errors import InputError
 
 
 def key(model: str, request: dict) -> str:
-    data = json.dumps({"model": model, "request": request}, sort_keys=True, default=str)
+    """A request's key (images by digest, so the key and the file stay small)."""
+    from ..images import digested
+    data = json.dumps({"model": model, "request": digested(request)}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(data.encode()).hexdigest()[:32]
 
 

@@ -11,7 +11,7 @@ import json
 
 from ...errors import StreamError
 from ..events import Done, Text, ToolCall, Usage
-from ...messages import for_legacy, legacy_tools
+from ...messages import for_legacy, legacy_tools, text_of
 from . import openai
 from .paths import account_segment, model_path
 
@@ -61,8 +61,21 @@ def body(model: str, request: dict, stream: bool, dialect: str = "chat") -> dict
         if out.get("tools"):
             out["tools"] = legacy_tools(out["tools"])
         if "messages" in out:
-            out["messages"] = for_legacy(out["messages"])
+            out["messages"], image = image_field(for_legacy(out["messages"]))
+            if image is not None:
+                out["image"] = image
     return out
+
+
+def image_field(messages: list[dict]):
+    """The older vision model's shape: text content, and the last image sent as a top-level
+    ``image`` of byte values (its schema takes one image, as an array of integers)."""
+    from ...images import pictures_in
+    pictures = pictures_in(messages)
+    if not pictures:
+        return messages, None
+    flat = [{**m, "content": text_of(m.get("content"))} for m in messages]
+    return flat, list(pictures[-1].data)
 
 
 def _legacy_calls(calls) -> list:
