@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .apicheck import check_body, text_of
+from .apicheck import check_body
+from .messages import shown
 from .config import is_loopback
 
 API_ROOT = "/client/v4"
@@ -153,10 +154,10 @@ class Request:
 
     @property
     def input_text(self) -> str:
-        """The prompt, or the last user message."""
+        """The prompt, or the last user message (an image in it as ``[image W×H, n kB]``)."""
         if "prompt" in self.body:
             return str(self.body["prompt"])
-        users = [text_of(m.get("content")) for m in self.body.get("messages", [])
+        users = [shown(m.get("content")) for m in self.body.get("messages", [])
                  if isinstance(m, dict) and m.get("role") == "user"]
         return users[-1] if users else ""
 

@@ -14,6 +14,7 @@ from .errors import CfaiError, Interrupted
 from .client.protocols import PROTOCOLS
 from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json, display_mode
+from .messages import shown
 from .session import Session
 from .tools import Toolbox, named
 
@@ -212,7 +213,8 @@ class CfaiMagics(Magics, Settings):
         if note:
             notices.insert(0, note)
         renderer = StreamRenderer(model.id, fmt=args.format, mode=self._mode(),
-                                  updates_per_second=self.updates_per_second, notices=notices)
+                                  updates_per_second=self.updates_per_second, notices=notices,
+                                  pictures=parsed.pictures)
         answer = turn.execute(session, prepared, renderer)
         self.shell.user_ns["_cfai_answer"] = answer
         if answer.done:
@@ -305,7 +307,7 @@ class CfaiMagics(Magics, Settings):
         if not messages:
             say(f"The conversation {args.name!r} is empty.")
         for m in messages:
-            say(f"{m['role']}: {m['content']}")
+            say(f"{m['role']}: {shown(m.get('content'))}")
 
     def _cmd_reset(self, args):
         names = self.session.store.reset(None if args.all else args.name)

@@ -127,11 +127,21 @@ def step_html(step) -> str:
             f'<pre style="white-space: pre-wrap">{safe.escape(body)}</pre></details>')
 
 
+def thumbnails(pictures) -> str:
+    """The images a turn sent, small, in a row (our own <img> of each)."""
+    if not pictures:
+        return ""
+    return ('<div class="cfai-images">' + "".join(p.thumbnail_html() for p in pictures)
+            + "</div>")
+
+
 def answer_html(notices, reasoning: str, text: str, below, streaming: bool = False,
-                steps=()) -> str:
-    """What a cell or the panel shows: notices, the tool steps, the reasoning block, the
-    answer (through the door), then the footer lines."""
+                steps=(), thumbs: str = "") -> str:
+    """What a cell or the panel shows: notices, the images sent (``thumbs``, from
+    :func:`thumbnails`), the tool steps, the reasoning block, the answer (through the door),
+    then the footer lines."""
     parts = [small(line) for line in notices]
+    parts.append(thumbs)
     parts += [step_html(step) for step in steps]
     if reasoning:
         parts.append(reasoning_block(reasoning, streaming))
@@ -226,11 +236,13 @@ class StreamRenderer:
 
     def __init__(self, model: str, *, fmt: str = "markdown", updates_per_second: float = 20.0,
                  mode: str = "rich", notices=(), clock=time.monotonic, printer=None,
-                 ask=None):
+                 ask=None, pictures=()):
         self.model = model
         self.fmt = fmt
         self.mode = mode
         self.notices = list(notices)
+        self.pictures = list(pictures)                 # the images this turn sends
+        self._thumbs = thumbnails(self.pictures)      # made once, shown in every update
         self.printer = printer or (lambda *args, **kw: print(*args, **kw))
         self.ask = ask or input                       # --confirm: a question in the cell
         self.rate, self.clock = updates_per_second, clock
@@ -268,6 +280,7 @@ class StreamRenderer:
         reasoning = self.answer.reasoning if self.answer is not None else ""
         below = [footer, *(self.answer.notes if self.answer is not None else ())]
         plain = "".join(f"{line}\n" for line in self.notices)
+        plain += "".join(f"🖼 {p.label()}\n" for p in self.pictures)
         plain += "".join(f"{step_label(step)}\n" for step in self.steps)
         if reasoning:
             plain += f"💭 reasoning: {len(reasoning.split())} words (in _cfai_answer.reasoning)\n"
@@ -282,7 +295,8 @@ class StreamRenderer:
         if self.fmt == "code" and text and "```" not in text:
             text = f"```python\n{text.strip()}\n```"         # code, not a paragraph
         return {"text/html": answer_html(self.notices, reasoning, text, below,
-                                         streaming=not final and not text, steps=self.steps),
+                                         streaming=not final and not text, steps=self.steps,
+                                         thumbs=self._thumbs),
                 "text/plain": plain}
 
     def start(self, answer) -> None:

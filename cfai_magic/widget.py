@@ -17,7 +17,9 @@ from .errors import CfaiError
 from .messages import text_of
 from .parsing import Parsed
 from .client.events import Reasoning, Text
-from .render import Meter, answer_code, backend_label, live_text, reasoning_block, step_html
+from .images import pictures_in
+from .render import (Meter, answer_code, backend_label, live_text, reasoning_block, step_html,
+                     thumbnails)
 from .tools import Step, Toolbox
 from .session import Session, current
 
@@ -53,11 +55,12 @@ def steps_of(messages: list[dict]) -> list[Step]:
     return steps
 
 
-def _bundle(text: str) -> dict:
+def _bundle(text: str, thumbs: str = "") -> dict:
     """A message as an output of the widget: untrusted, so through the door (ipywidgets'
-    Output renders trusted)."""
+    Output renders trusted); ``thumbs``, the images it sent, are our own."""
     return {"output_type": "display_data", "metadata": {},
-            "data": {"text/html": safe.markdown(text) or " ", "text/plain": safe.plain(text)}}
+            "data": {"text/html": (thumbs + safe.markdown(text)) or " ",
+                     "text/plain": safe.plain(text)}}
 
 
 def status_line(text: str) -> str:
@@ -69,9 +72,10 @@ class Message(w.VBox):
     """One message of the transcript: its role, the reasoning (collapsed), and its Markdown."""
 
     def __init__(self, role: str, text: str = "", on_insert=None, reasoning: str = "",
-                 steps=()):
+                 steps=(), pictures=()):
         self.role = role
         self.text = text
+        self.thumbs = thumbnails(pictures)
         self.body = w.Output()
         self.body.add_class("cfai-message-body")
         self.thinking = w.HTML()
@@ -112,7 +116,7 @@ class Message(w.VBox):
 
     def set_text(self, text: str, reasoning: str = "", streaming: bool = False) -> None:
         self.text = text
-        self.body.outputs = (_bundle(text),)
+        self.body.outputs = (_bundle(text, self.thumbs),)
         if reasoning:
             self.thinking.value = reasoning_block(reasoning, streaming and not text)
 
@@ -220,6 +224,8 @@ class ChatPanel(w.VBox):
         self.message = labelled(w.Text(placeholder="Message (Enter sends)", continuous_update=True,
                                        layout=w.Layout(width="auto", flex="1")), "cfai-input")
         self.message.on_msg(self._on_text_msg)
+        self.upload = labelled(w.FileUpload(accept="image/*", multiple=True,
+                                            description="Image"), "cfai-upload")
         self.send = labelled(w.Button(description="Send", button_style="primary", icon="paper-plane"),
                              "cfai-send")
         self.send.on_click(lambda _: self.submit())
@@ -243,7 +249,7 @@ class ChatPanel(w.VBox):
             w.HBox([self.tools, self.confirm_calls]),
             w.HBox([self.chats, self.new_chat]),
             self.transcript, self.asking, self.status, self.error,
-            w.HBox([self.message, self.send, self.stop]),
+            w.HBox([self.message, self.upload, self.send, self.stop]),
         ]
 
     def _model_options(self):
@@ -338,7 +344,8 @@ class ChatPanel(w.VBox):
             [w_ for _, ws in shown for w_ in ws]
 
     def _messages(self, turn) -> list:
-        return [*(Message(m["role"], text_of(m.get("content"))) for m in turn.messages),
+        return [*(Message(m["role"], text_of(m.get("content")), pictures=pictures_in([m]))
+                  for m in turn.messages),
                 Message("assistant", turn.answer, on_insert=self.insert_cell,
                         reasoning=turn.reasoning, steps=steps_of(turn.steps))]
 
@@ -399,7 +406,8 @@ class ChatPanel(w.VBox):
         self.error.value = ""
         try:
             model = self.session.resolve(self.model.value)
-            ask = turn.Ask(model, Parsed(text=text), chat=self.chat_name,
+            parsed = self._parsed(text)
+            ask = turn.Ask(model, parsed, chat=self.chat_name,
                            params={"max_tokens": self.max_tokens.value,
                                    "temperature": self.temperature.value},
                            system=self.system.value.strip() or None,
@@ -410,8 +418,9 @@ class ChatPanel(w.VBox):
             self.show_error(err)
             return None
         self.message.value = ""
+        self.upload.value = ()
         answer = Message("assistant", "", on_insert=self.insert_cell)
-        self._pending = [Message("user", text), answer]
+        self._pending = [Message("user", text, pictures=parsed.pictures), answer]
         self.transcript.children = (*self.transcript.children, *self._pending)
         self._cancel = threading.Event()
         self._sink = PanelSink(self, answer, model.id, self.session.settings.updates_per_second)
@@ -432,6 +441,25 @@ class ChatPanel(w.VBox):
                 self.show_error(answer.error)
             if answer.done:
                 self.render_transcript()
+
+    def _parsed(self, text: str) -> Parsed:
+        """The message box as a cell reads it ({name} from the notebook, images included),
+        with the images uploaded beside it after the text."""
+        from .images import picture_of
+        from .parsing import parse_cell
+        from .session import user_namespace
+        parsed = parse_cell(text, user_namespace())
+        uploaded = [picture_of(bytes(f["content"])) for f in self.upload.value]
+        uploaded = [p for p in uploaded if p is not None]
+        if not uploaded:
+            return parsed
+        if parsed.is_messages:
+            raise CfaiError("Upload images with a plain message, not role lines",
+                            hint="Or put the image in a variable and write {name}")
+        content = parsed.text if isinstance(parsed.text, list) else \
+            [{"type": "text", "text": parsed.text}]
+        return Parsed(text=[*content, *(p.part() for p in uploaded)],
+                      pictures=[*parsed.pictures, *uploaded])
 
     def ask_before(self, name: str, arguments: dict) -> bool:
         """From the worker thread: ask in the panel before a call; wait for Run it or Don't

@@ -110,6 +110,13 @@ class Reply:
         return cls(chunks=[piece] * n_chunks, **kw)
 
 
+def _prompt_tokens(body: dict) -> int:
+    """The input's size as the service would count it (an image as an image, not its base64)."""
+    if "prompt" in body:
+        return estimate_tokens(str(body["prompt"]))
+    return estimate_messages(body.get("messages") or [])
+
+
 def echo(request) -> Reply:
     """The default answer when nothing is queued: says what it was asked."""
     return Reply(text=f"Echo: {request.input_text}")
@@ -276,8 +283,7 @@ class FakeWorkersAI:
         thoughts = reply.thoughts() if dialect == "chat" else []    # others carry none
         usage = reply.usage
         if usage is True:
-            body = request.body
-            prompt = estimate_tokens(str(body.get("prompt") or body.get("messages")))
+            prompt = _prompt_tokens(request.body)
             out = len(pieces) + len(thoughts)
             usage = {"prompt_tokens": prompt, "completion_tokens": out,
                      "total_tokens": prompt + out}
@@ -345,7 +351,7 @@ class FakeWorkersAI:
                                              reply.message or f"Scripted error {reply.status}"}]}})
                 continue
             dialect = reply.dialect or dialect_of(request.model)
-            prompt = estimate_tokens(str(one.body.get("prompt") or one.body.get("messages")))
+            prompt = _prompt_tokens(one.body)
             out = len(reply.pieces())
             usage = {"prompt_tokens": prompt, "completion_tokens": out,
                      "total_tokens": prompt + out}
