@@ -6,7 +6,9 @@
     python notebooks/make.py drift     run live into scratch cassettes and report which answers
                                        differ from the committed ones (exit 0 either way)
 
-Run with no Cloudflare credentials set, so "live" means the local model.
+Run with no Cloudflare credentials set, so "live" means the local model. A notebook whose
+metadata holds ``cfai.scripted`` (a list of answers) asks what no local model can answer (an
+image, say): it is recorded against the fake server giving those answers, and has no drift.
 """
 from __future__ import annotations
 
@@ -43,11 +45,23 @@ def outputs(paths) -> None:
         print(f"{path.name}: outputs written ({len(errors)} cells end in an error, by design)")
 
 
+def scripted(path) -> list | None:
+    return nbformat.read(path, as_version=4).metadata.get("cfai", {}).get("scripted")
+
+
 def record(paths) -> None:
     for path in paths:
         cassette = cassette_for(path)
         cassette.unlink(missing_ok=True)
-        execute(path, "record")
+        answers = scripted(path)
+        if answers:
+            from cfai_magic.testing import FakeWorkersAI
+            from cfai_magic.testing.notebooks import patched_environ
+            with FakeWorkersAI() as fake, patched_environ(fake.env()):
+                fake.enqueue(*answers)
+                execute(path, "record")
+        else:
+            execute(path, "record")
         count = len(json.loads(cassette.read_text())["interactions"]) if cassette.exists() else 0
         print(f"{path.name}: recorded {count} answers into {cassette.relative_to(HERE)}")
     outputs(paths)
@@ -57,6 +71,10 @@ def drift(paths) -> int:
     changed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
+            if scripted(path):
+                print(f"{path.name}: recorded from the fake's scripted answers; nothing live "
+                      "to compare")
+                continue
             scratch = Path(tmp) / f"{path.stem}.json"
             execute(path, "record", cassette=scratch)
             committed = json.loads(cassette_for(path).read_text())["interactions"]

@@ -19,10 +19,10 @@ def test_streams_into_one_display(ip, fake):
     answer, footer = final["text/html"].split("</div>", 1)
     assert answer.endswith("<p>Hello <strong>world</strong></p>\n")
     assert footer.startswith('<div class="cfai-line"><sub>✓ @cf/meta/llama-2-7b-chat-fp16')
-    # 11 prompt tokens at $0.556/M and 2 answer tokens at $6.667/M: an estimate (the fake is
+    # 7 prompt tokens at $0.556/M and 2 answer tokens at $6.667/M: an estimate (the fake is
     # not Cloudflare), at Workers AI prices
     assert final["text/plain"].startswith("Hello **world**\n✓ @cf/meta/llama-2-7b-chat-fp16 · "
-                                          "11 in · 2 out · ≈$0.000019 · ")
+                                          "7 in · 2 out · ≈$0.000017 · ")
     meta = out.final["metadata"]["cfai"]
     assert meta["model"] == "@cf/meta/llama-2-7b-chat-fp16" and meta["backend"] == "fake"
     assert meta["usage"]["completion_tokens"] == 2 and meta["status"] == "done"
@@ -335,7 +335,7 @@ def test_print_mode_prints_chunks_as_they_come(ip, fake, monkeypatch):
     fake.enqueue(chunks=["one ", "two ", "three"])
     out = cfai(ip)
     assert printed[:3] == ["one ", "two ", "three"]          # one print a chunk, as it came
-    assert out.stdout.startswith("one two three\n✓ @cf/zai-org/glm-4.7-flash · 9 in · 3 out")
+    assert out.stdout.startswith("one two three\n✓ @cf/zai-org/glm-4.7-flash · 5 in · 3 out")
     assert out.outputs == []
 
 

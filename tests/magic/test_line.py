@@ -55,7 +55,8 @@ def test_models_lists_the_catalog(ip, fake):
         bundle["text/html"]
     only = run(ip, "%cfai models llama-3").outputs[0]["data"]["text/plain"].splitlines()
     assert [line.split()[0] for line in only[1:]] == [
-        "@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]
+        "@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.2-11b-vision-instruct",
+        "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]
     assert run(ip, "%cfai models nothing-like-this").outputs[0]["data"]["text/plain"] == \
         "No model matches."
     run(ip, '%config CfaiMagics.default_model = "gemma4"')              # an alias

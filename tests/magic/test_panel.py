@@ -40,7 +40,7 @@ def test_send_streams_the_answer(panel, fake):
     wait_for(lambda: panel.transcript.children[-1].text not in ("",))
     worker.join(5)
     assert texts(panel) == [("user", "Hi there"), ("assistant", "Hello from the panel")]
-    assert panel.status.value.startswith("✓ @cf/zai-org/glm-4.7-flash · 11 in · 4 out · ≈$0")
+    assert panel.status.value.startswith("✓ @cf/zai-org/glm-4.7-flash · 6 in · 4 out · ≈$0")
     body = fake.last.body
     assert body["messages"] == [{"role": "user", "content": "Hi there"}]
     assert body["max_tokens"] == 256 and body["temperature"] == 0.6 and body["stream"] is True
