@@ -53,6 +53,9 @@ class Settings(Configurable):
 
     local_idle_timeout = Float(900.0, help="Seconds the shared local backend stays up with "
                                            "no requests.").tag(config=True)
+    value_budget = Int(0, help="Most characters one {name} may take in a prompt (0: half the "
+                               "model's context); a DataFrame, a Series or an array is "
+                               "described in 3,800 at most.").tag(config=True)
 
 
 class Secret:

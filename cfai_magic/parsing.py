@@ -9,7 +9,10 @@ Three shapes of cell:
 ``{name}``, ``{name.attr}``, ``{name[key]}`` are filled from the user's namespace (JSON-escaped
 inside a JSON cell); ``{{name}}`` writes ``{name}`` as it is; anything else in braces (JSON, code,
 unknown names) stays exactly as written. A field whose value is an image (images.py) becomes an
-image part at that place: the message's content is then a list of text and image parts.
+image part at that place: the message's content is then a list of text and image parts. Other
+values are written as a model should read them (context.py: a DataFrame described within a
+budget, long text cut with a marker); ``{name!r}`` and ``{name!s}`` write the value's repr or
+str instead, as in f-strings.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from .errors import InputError
 ROLES = ("system", "user", "assistant")
 _LOOKS_LIKE_ROLE = ("human", "ai", "bot", "developer", "tool", "sys", "usr")  # + near misses
 _PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\])*"
-_FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
+_FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")(?:!([rs]))?\}")
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\]]*'|\"[^\"\]]*\"|\w+)\]")
 _ROLE_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:[ \t]?(.*)$")
 _MISSING = MISSING = object()   # what lookup() gives for a name it cannot find
@@ -38,6 +41,7 @@ class Parsed:
     text: str | list | None = None
     messages: list[dict] | None = None
     pictures: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)     # what was described or cut, how big
 
     @property
     def is_messages(self) -> bool:
@@ -63,21 +67,54 @@ def lookup(path: str, namespace: dict):
     return value
 
 
-def interpolate(text: str, namespace: dict, escape=str, pictures: list | None = None) -> str:
+class Filling:
+    """How fields are filled: images collected, values rendered for a model within
+    ``budget`` characters, and a note of each one described or cut."""
+
+    def __init__(self, budget: int | None = None):
+        self.pictures: list = []
+        self.notes: list[str] = []
+        self.budget = budget
+
+    def render(self, field: str, value, conversion: str | None) -> str:
+        if conversion == "r":
+            return repr(value)
+        if conversion == "s" or self.budget is None:
+            return str(value)
+        from .context import described, for_model
+        text = for_model(value, self.budget)
+        kind = described(value)
+        if kind:
+            self.notes.append(f"{{{field}}}: {kind}, described in {len(text):,} characters "
+                              f"(about {-(-len(text) // 4):,} tokens).")
+        elif "characters left out …]" in text and len(text) < len(str(value)):
+            self.notes.append(f"{{{field}}}: {len(str(value)):,} characters, cut to "
+                              f"{len(text):,} to fit the model's context and value_budget; say "
+                              f"{{{field}!s}} for all.")
+        return text
+
+
+def interpolate(text: str, namespace: dict, escape=str, pictures: list | None = None,
+                filling: Filling | None = None) -> str:
     """Fill ``{name...}`` fields from ``namespace``; see the module docstring. With
-    ``pictures``, an image value is appended there and its place marked."""
+    ``pictures`` (or a ``filling``), an image value is kept there and its place marked."""
+    if filling is not None:
+        pictures = filling.pictures
+
     def fill(match):
         if match.group(1):
             return "{" + match.group(1) + "}"
         value = lookup(match.group(2), namespace)
         if value is _MISSING:
             return match.group(0)
-        if pictures is not None:
+        if pictures is not None and match.group(3) is None:
             from .images import picture_of
             picture = picture_of(value)
             if picture is not None:
                 pictures.append(picture)
                 return escape(_PLACE.format(len(pictures) - 1))
+        if filling is not None:
+            return escape(filling.render(match.group(2), value, match.group(3)))
         return escape(value)
     return _FIELD.sub(fill, text)
 
@@ -117,8 +154,9 @@ def _role_of(word: str) -> str | None:
     return None
 
 
-def _parse_json(text: str, namespace: dict, pictures: list) -> list[dict]:
-    filled = interpolate(text, namespace, _json_escape, pictures)
+def _parse_json(text: str, namespace: dict, filling: Filling) -> list[dict]:
+    pictures = filling.pictures
+    filled = interpolate(text, namespace, _json_escape, filling=filling)
     try:
         data = json.loads(filled)
     except json.JSONDecodeError as err:
@@ -136,7 +174,8 @@ def _parse_json(text: str, namespace: dict, pictures: list) -> list[dict]:
     return [{"role": m["role"], "content": with_pictures(m["content"], pictures)} for m in data]
 
 
-def _parse_roles(lines: list[str], namespace: dict, pictures: list) -> list[dict]:
+def _parse_roles(lines: list[str], namespace: dict, filling: Filling) -> list[dict]:
+    pictures = filling.pictures
     messages: list[dict] = []
     starts: list[int] = []
     for number, line in enumerate(lines, 1):
@@ -152,24 +191,29 @@ def _parse_roles(lines: list[str], namespace: dict, pictures: list) -> list[dict
             messages[-1]["content"] += "\n" + line
     for message, number in zip(messages, starts):
         message["content"] = with_pictures(
-            interpolate(message["content"].strip(), namespace, pictures=pictures), pictures)
+            interpolate(message["content"].strip(), namespace, filling=filling), pictures)
         if not message["content"]:
             raise InputError(f"The {message['role']}: message on line {number} is empty")
     return messages
 
 
-def parse_cell(text: str, namespace: dict | None = None, *, fill: bool = True) -> Parsed:
-    """A cell's text as a prompt or a list of messages; :class:`InputError` for bad input."""
+def parse_cell(text: str, namespace: dict | None = None, *, fill: bool = True,
+               budget: int | None = None) -> Parsed:
+    """A cell's text as a prompt or a list of messages; :class:`InputError` for bad input.
+    ``budget``: the characters a value may take (None: values written as str, as before)."""
     namespace = namespace if (namespace is not None and fill) else {}
     stripped = text.strip()
     if not stripped:
         raise InputError("The cell is empty", hint="Write a prompt below %%cfai")
-    pictures: list = []
+    filling = Filling(budget)
+    pictures, notes = filling.pictures, filling.notes
     if re.match(r"\[\s*\{", stripped):
-        return Parsed(messages=_parse_json(stripped, namespace, pictures), pictures=pictures)
+        return Parsed(messages=_parse_json(stripped, namespace, filling), pictures=pictures,
+                      notes=notes)
     lines = stripped.splitlines()
     first = _ROLE_LINE.match(lines[0])
     if first and _role_of(first.group(1)):
-        return Parsed(messages=_parse_roles(lines, namespace, pictures), pictures=pictures)
-    return Parsed(text=with_pictures(interpolate(stripped, namespace, pictures=pictures),
-                                     pictures), pictures=pictures)
+        return Parsed(messages=_parse_roles(lines, namespace, filling), pictures=pictures,
+                      notes=notes)
+    return Parsed(text=with_pictures(interpolate(stripped, namespace, filling=filling),
+                                     pictures), pictures=pictures, notes=notes)

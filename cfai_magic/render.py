@@ -98,8 +98,14 @@ def reasoning_block(reasoning: str, streaming: bool) -> str:
             f'<pre style="white-space: pre-wrap">{body}</pre>\n\n</details>\n\n')
 
 
-def small(line: str) -> str:
-    """One of our notice or footer lines, its values escaped."""
+def small(line) -> str:
+    """One of our notice or footer lines, its values escaped; a (line, detail) pair is shown
+    collapsed, the detail (what was added) inside."""
+    if isinstance(line, tuple):
+        summary, detail = line
+        return (f'<details class="cfai-line"><summary><sub>{safe.escape(summary)}</sub>'
+                f'</summary><pre style="white-space: pre-wrap">{safe.escape(detail)}</pre>'
+                "</details>")
     return f'<div class="cfai-line"><sub>{safe.escape(line)}</sub></div>'
 
 
@@ -279,7 +285,8 @@ class StreamRenderer:
         text = self.text if final else live_text(self.answer)
         reasoning = self.answer.reasoning if self.answer is not None else ""
         below = [footer, *(self.answer.notes if self.answer is not None else ())]
-        plain = "".join(f"{line}\n" for line in self.notices)
+        plain = "".join(f"{line[0] if isinstance(line, tuple) else line}\n"
+                        for line in self.notices)
         plain += "".join(f"🖼 {p.label()}\n" for p in self.pictures)
         plain += "".join(f"{step_label(step)}\n" for step in self.steps)
         if reasoning:
@@ -310,7 +317,7 @@ class StreamRenderer:
             return
         if self.mode == "print":
             for notice in self.notices:
-                self.printer(safe.plain(notice))
+                self.printer(safe.plain(notice[0] if isinstance(notice, tuple) else notice))
         elif self.mode == "rich":
             self.live.show(self._bundle(self.status("streaming"), False))
 

@@ -73,6 +73,7 @@ def prepare(session, ask: Ask) -> Prepared:
     request = prepared.request
     if ask.tools:
         _offer(ask, request)
+    prepared.notices.extend(ask.parsed.notes)
     for picture in ask.parsed.pictures:
         if picture.scaled_from:
             w, h = picture.scaled_from
