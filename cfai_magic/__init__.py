@@ -29,6 +29,8 @@ def load_ipython_extension(ip):
 
 
 def unload_ipython_extension(ip):
+    from .context import uninstall
+    uninstall(ip)
     magics = ip.magics_manager.registry.pop("CfaiMagics", None)
     for kind in ("line", "cell"):
         ip.magics_manager.magics[kind].pop("cfai", None)

@@ -16,6 +16,7 @@ from .parsing import parse_cell
 from .render import StreamRenderer, answer_code, answer_json, display_mode
 from .messages import shown
 from .session import Session
+from .context import budget_for
 from .tools import Toolbox, named
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -77,6 +78,13 @@ def _subcommands() -> MagicArgumentParser:
         (["name"], dict(nargs="?")),
         (["--protocol"], dict(choices=sorted(PROTOCOLS))),
         (["--key-env"], dict(metavar="NAME", help="environment variable with the engine's key")))
+    add("fix", "Ask why a cell failed (default: the last that did) and put the corrected code "
+               "in a new cell below, not run.",
+        (["cell"], dict(nargs="?", type=int, help="the cell's number, as In[n]")),
+        (["-m", "--model"], dict(help="model id or alias")))
+    add("explain", "Ask what a cell (default: the one before) does and what its output shows.",
+        (["cell"], dict(nargs="?", type=int, help="the cell's number, as In[n]")),
+        (["-m", "--model"], dict(help="model id or alias")))
     add("panel", "Show the chat panel.",
         (["--chat"], dict(default="default")))
     add("insert", "Put the code of the last answer (or the one picked in a panel) in a new "
@@ -110,6 +118,9 @@ class CfaiMagics(Magics, Settings):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.session = Session(self)
+        if shell is not None:
+            from . import context
+            context.install(shell, self.session)            # Err, filled like Out
 
     # %%cfai ------------------------------------------------------------------------------
     @magic_arguments(name="%cfai")           # its help says %%cfai, not %cfai_cell
@@ -137,6 +148,8 @@ class CfaiMagics(Magics, Settings):
     @argument("--confirm", action="store_true", help="with --tools: ask before each call")
     @argument("--out", metavar="VAR", help="also store the answer in this variable")
     @argument("--no-vars", action="store_true", help="send {name} fields as written")
+    @argument("--context", type=int, metavar="N",
+              help="add the last N code cells and their outputs before the prompt")
     @argument("--map", metavar="ROWS",
               help="send the cell once per row of this variable (a list, a Series, a list of "
                    "dicts or a DataFrame: {column} fields); the answers go to --out (and "
@@ -193,7 +206,11 @@ class CfaiMagics(Magics, Settings):
     def _ask(self, args, cell):
         session = self.session
         model = session.resolve(args.model or session.model)
-        parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars)
+        budget = budget_for(model, self.value_budget)
+        added = None
+        if args.context:
+            cell, added = self._with_context(cell, args.context, budget, args.no_vars)
+        parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars, budget=budget)
         params = turn.params(model.id, max_tokens=args.max_tokens,
                              temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                              seed=args.seed, reasoning=args.reasoning, no_think=args.no_think)
@@ -212,6 +229,8 @@ class CfaiMagics(Magics, Settings):
         note = self._backend_notice()
         if note:
             notices.insert(0, note)
+        if added:
+            notices.insert(0, added)              # (line, what was added): shown collapsed
         renderer = StreamRenderer(model.id, fmt=args.format, mode=self._mode(),
                                   updates_per_second=self.updates_per_second, notices=notices,
                                   pictures=parsed.pictures)
@@ -224,6 +243,20 @@ class CfaiMagics(Magics, Settings):
             raise Interrupted(f"Stopped after {renderer.tokens} chunks", partial=answer.text)
         if answer.error is not None:
             raise answer.error
+
+    def _with_context(self, cell: str, n: int, budget: int, no_vars: bool):
+        """The cell with the last ``n`` code cells put before it (braces doubled, so their
+        code is sent as written), and the notice of what was added (a line and the text)."""
+        if n < 1:
+            raise UsageError(f"--context needs a number of cells, 1 or more, not {n}")
+        from .context import recent_cells
+        text, found = recent_cells(self.shell, n, budget, self.session)
+        if not found:
+            return cell, None
+        added = (f"📎 Added the last {found} code cell{'s' if found > 1 else ''} and their "
+                 f"outputs as context (about {-(-len(text) // 4):,} tokens).", text)
+        quoted = text if no_vars else text.replace("{", "{{").replace("}", "}}")
+        return f"The notebook's last cells, for context:\n\n{quoted}\n\n{cell}", added
 
     def _deliver(self, args, text: str) -> None:
         value = text
@@ -349,6 +382,24 @@ class CfaiMagics(Magics, Settings):
         say(f"Backend: {self.session.backend}"
             + (f" (protocol {protocol})" if protocol != "workers-ai" else "")
             + (f", key from {key}" if key else ""))
+
+    def _cmd_fix(self, args):
+        from .context import fix_prompt
+        prompt, _ = fix_prompt(self.shell, args.cell, self.session)
+        return self._ask_about(prompt, args.model, fmt="code")
+
+    def _cmd_explain(self, args):
+        from .context import explain_prompt
+        model = self.session.resolve(args.model or self.session.model)
+        prompt, _ = explain_prompt(self.shell, args.cell, budget_for(model, self.value_budget),
+                                   self.session)
+        return self._ask_about(prompt, args.model)
+
+    def _ask_about(self, prompt: str, model: str | None, fmt: str = "markdown"):
+        """fix and explain: the prompt asked as a --once cell (its braces sent as written);
+        with ``fmt="code"`` the answer's code goes into a new cell below."""
+        line = ["--once", "--no-vars", "-f", fmt] + (["-m", model] if model else [])
+        return self._ask(self.cfai_cell.parser.parse_args(line), prompt)
 
     def _cmd_panel(self, args):
         from IPython.display import display

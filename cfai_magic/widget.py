@@ -448,7 +448,10 @@ class ChatPanel(w.VBox):
         from .images import picture_of
         from .parsing import parse_cell
         from .session import user_namespace
-        parsed = parse_cell(text, user_namespace())
+        from .context import budget_for
+        model = self.session.resolve(self.model.value)
+        parsed = parse_cell(text, user_namespace(),
+                            budget=budget_for(model, self.session.settings.value_budget))
         uploaded = [picture_of(bytes(f["content"])) for f in self.upload.value]
         uploaded = [p for p in uploaded if p is not None]
         if not uploaded:

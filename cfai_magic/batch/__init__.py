@@ -162,6 +162,8 @@ def _job(session, template, table, i, spec, params, system, namespace, no_vars, 
          max_steps) -> Job:
     """Row ``i`` as a prepared turn, or the one line saying why it cannot be sent."""
     try:
+        # values as written: a row too long for the model fails alone (and is listed in
+        # .errors) rather than being cut where no notice would say so
         parsed = parse_cell(template, ChainMap(table.fields(i), namespace), fill=not no_vars)
         ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False,
                        tools=tools, max_steps=max_steps)
