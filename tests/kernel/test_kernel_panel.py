@@ -105,3 +105,17 @@ def test_enter_waits_for_the_last_keystrokes(kernel, fake_workers_ai):
     widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))
     assert fake_workers_ai.last.body["messages"][-1]["content"] == "Name three uses of Python."
     widgets.pump(lambda ws: ws.state[box].get("value") == "")
+
+
+def test_the_message_box_reads_the_notebook_as_a_cell_does(kernel, fake_workers_ai):
+    widgets, _ = open_panel(kernel)
+    kernel.run("import pandas as pd\nframe = pd.DataFrame({'x': range(1000), 'y': 2.5})")
+    kernel.run("frame['z']")                                          # fails: KeyError
+    [box] = widgets.find("cfai-input")
+    [status] = widgets.find("cfai-status")
+    widgets.set(box, value="About {frame}: why {Err}")
+    widgets.send(box, {"method": "custom", "content": {"event": "submit"}})
+    widgets.pump(lambda ws: ws.state[status].get("value", "").startswith("✓"))
+    sent = fake_workers_ai.last.body["messages"][-1]["content"]
+    assert sent.startswith("About DataFrame: 1,000 rows × 2 columns") and "x (int64)" in sent
+    assert "why KeyError: 'z'" in sent and "The failing line: frame['z']" in sent
