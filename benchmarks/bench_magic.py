@@ -14,7 +14,9 @@ Prints:
 - for answers of 10 kB, 1 MB and 10 MB (1 kB chunks, sent as fast as the server can): the time
   from sending the cell to its final display, over the time WorkersAI.stream takes to read the
   same stream in the kernel (target <= 3x at 10 MB); the bytes of display messages over the
-  answer's size (target <= 20x); display updates per second (target <= 20).
+  answer's size (target <= 20x); display updates per second (target <= 20);
+- a cell printing 100,000 lines, with the extension loaded (which keeps what cells print, for
+  --context and explain) over without, in two kernels measured in turn (target <= 1.3).
 Usage: python benchmarks/bench_magic.py [--quick]
 """
 from __future__ import annotations
@@ -142,6 +144,24 @@ def memory(kernel, fake, turns):
     return rows
 
 
+def printing(fake, runs, lines=100_000):
+    """A cell printing ``lines`` lines: seconds in a kernel with the extension, and without."""
+    code = ("import time, json, sys\nt = time.perf_counter()\n"
+            f"for i in range({lines}): print('line', i)\nsys.stdout.flush()\n"
+            "print(json.dumps(time.perf_counter() - t))")
+    bare, loaded = Kernel(fake.env()), Kernel(fake.env())
+    try:
+        loaded.run("%load_ext cfai_magic")
+        times = {"bare": [], "loaded": []}
+        for _ in range(runs):
+            times["bare"].append(kernel_value(bare, code))
+            times["loaded"].append(kernel_value(loaded, code))
+        return statistics.median(times["loaded"]), statistics.median(times["bare"])
+    finally:
+        bare.close()
+        loaded.close()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smoke run for CI")
@@ -184,6 +204,9 @@ def main(argv=None):
                       f"({(updates - 2) / shown:.1f}/s; limit 20)")
         finally:
             kernel.close()
+        kept, bare = printing(fake, args.runs)
+        print(f"a cell printing 100,000 lines: {kept:.2f} s with the extension loaded, "
+              f"{bare:.2f} s without, ratio {kept / bare:.2f} (target <= 1.3)")
 
 
 if __name__ == "__main__":
