@@ -110,10 +110,10 @@ def search_item(model, description: str | None = None) -> dict:
                                   ("cached input", model.price_cached)) if price is not None]
     if prices:
         props.append(("price", prices))
-    for field, prop in (("tools", "function_calling"), ("reasoning", "reasoning"),
+    for flag, prop in (("tools", "function_calling"), ("reasoning", "reasoning"),
                         ("vision", "vision"), ("paid", "require_workers_paid"),
                         ("batch", "async_queue")):
-        if getattr(model, field):
+        if getattr(model, flag):
             props.append((prop, "true"))
     if model.retires:
         props.append(("planned_deprecation_date", model.retires))

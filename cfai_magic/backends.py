@@ -81,10 +81,6 @@ class Backend:
         return BearerAuth(self.token, self.origin) if self.token else None
 
     @property
-    def network(self) -> bool:
-        return self.kind != "cassette"
-
-    @property
     def ours(self) -> bool:
         """It serves what the first version knew (the seed models): no live vetting."""
         return self.kind in ("local", "cassette")

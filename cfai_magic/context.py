@@ -261,11 +261,7 @@ class Errors(dict):
     def __init__(self):
         super().__init__()
         self.cells: deque[Ran] = deque(maxlen=KEPT_CELLS)
-        self.latest: ErrorRecord | None = None
-
-    @property
-    def last(self) -> ErrorRecord | None:
-        return self.latest
+        self.last: ErrorRecord | None = None
 
     def cell(self, number: int) -> Ran | None:
         return next((c for c in reversed(self.cells) if c.number == number), None)
@@ -339,7 +335,7 @@ def install(shell, session=None) -> Errors:
                                 scrub(printed, secrets), private))
         if exc is None or isinstance(exc, KeyboardInterrupt):
             return
-        errors[cell] = errors.latest = record(exc, cell, code, secrets)
+        errors[cell] = errors.last = record(exc, cell, code, secrets)
     shell.events.register("pre_run_cell", before)
     shell.events.register("post_run_cell", after)
     errors.hooks = (before, after)

@@ -43,7 +43,7 @@ def test_cells_that_swap_the_streams_or_run_cells_leave_them_as_they_were(shell,
 
 def test_a_failing_cell_is_recorded_with_its_line_and_no_locals(shell):
     shell.run_cell("secret_local = 'do-not-send'\ndef f(x):\n    return x['missing']\nf({})")
-    record = context.errors_of(shell).latest
+    record = context.errors_of(shell).last
     text = record.for_model()
     assert text.startswith("KeyError: 'missing'") and "The failing line: f({})" in text
     assert "in f: return x['missing']" in text and "do-not-send" not in text

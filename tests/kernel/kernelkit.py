@@ -2,6 +2,7 @@
 import os
 import queue
 import time
+from contextlib import contextmanager
 
 from jupyter_client.manager import start_new_kernel
 
@@ -60,6 +61,19 @@ class Kernel:
     def value(self, expression: str):
         _, reply = self.run("", user_expressions={"v": expression})
         return reply["content"]["user_expressions"]["v"]["data"]["text/plain"]
+
+
+@contextmanager
+def replaying(cassette, cwd, *setup):
+    """A kernel with no fake and no credentials, the extension loaded, ``setup`` cells run,
+    replaying ``cassette``."""
+    k = Kernel({}, cwd=str(cwd))
+    try:
+        for code in ("%load_ext cfai_magic", *setup, f"%cfai replay {cassette}"):
+            k.run(code)
+        yield k
+    finally:
+        k.close()
 
 
 def displays(messages):

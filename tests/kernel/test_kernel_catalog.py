@@ -1,7 +1,6 @@
 """The 2026 catalog in a real kernel, against a fake serving a live catalog as Cloudflare does
 today: today's models only (the seed models are gone), with their properties. One price differs
 from the built-in table, so the live value is seen to win."""
-import json
 from dataclasses import replace
 
 import pytest
@@ -65,7 +64,7 @@ def test_a_retired_model_is_one_line_and_nothing_is_sent_or_lost(cloudflare):
 
 
 @pytest.mark.parametrize("code,status,expect", [
-    (5028, 410, [f"This model was deprecated on 2026-05-30", f"Use -m {GLM} instead"]),
+    (5028, 410, ["This model was deprecated on 2026-05-30", f"Use -m {GLM} instead"]),
     (5035, 403, ["needs the Workers Paid plan", f"-m {GLM}"]),
     (3036, 429, ["daily free allocation (10,000 neurons) is used up",
                  "resets at 00:00 UTC ("]),

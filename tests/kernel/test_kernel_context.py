@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from cfai_magic.testing import Reply
 
 GLM = "@cf/zai-org/glm-4.7-flash"
 

@@ -9,8 +9,7 @@ import json
 import pytest
 from PIL import Image
 
-from cfai_magic.testing import Reply
-from kernelkit import displays
+from kernelkit import displays, replaying
 
 GEMMA = "@cf/google/gemma-4-26b-a4b-it"
 SETUP = '''
@@ -120,7 +119,6 @@ def test_the_next_turn_carries_the_image_in_its_history(k, fake_workers_ai):
 
 
 def test_a_cassette_with_images_replays_offline_and_stays_small(k, fake_workers_ai, tmp_path):
-    from kernelkit import Kernel
     cassette = tmp_path / "images.json"
     k.run(f"%cfai record {cassette}")
     fake_workers_ai.enqueue("A teal rectangle.", "A photo of noise.")
@@ -129,16 +127,10 @@ def test_a_cassette_with_images_replays_offline_and_stays_small(k, fake_workers_
     size = cassette.stat().st_size
     assert size < 2 * 5000, size                                # under 5 kB an image
     assert "base64" not in cassette.read_text()
-    offline = Kernel({}, cwd=str(tmp_path))
-    try:
-        offline.run("%load_ext cfai_magic")
-        offline.run(SETUP)
-        offline.run(f"%cfai replay {cassette}")
+    with replaying(cassette, tmp_path, SETUP) as offline:
         _, reply = offline.run(f"%%cfai -m {GEMMA} --once\nWhat is {{photo}}?")
         assert reply["content"]["status"] == "ok", reply["content"]
         assert offline.value("_cfai") == "'A photo of noise.'"
-    finally:
-        offline.close()
 
 
 def test_map_over_twenty_images(k, fake_workers_ai):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cfai_magic.testing import Reply
-from kernelkit import displays
+from kernelkit import displays, replaying
 
 GLM = "@cf/zai-org/glm-4.7-flash"            # chat dialect on /ai/run
 LLAMA = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"   # legacy dialect, tools flagged
@@ -173,7 +173,6 @@ def test_the_history_holds_the_loop_and_a_rerun_replaces_it(k, fake_workers_ai):
 
 
 def test_a_cassette_replays_the_loop_offline(k, fake_workers_ai, tmp_path):
-    from kernelkit import Kernel
     cassette = tmp_path / "tools.json"
     k.run(f"%cfai record {cassette}")
     fake_workers_ai.enqueue(Reply(tool_calls=[CALL]), "Clear in Paris.")
@@ -181,17 +180,11 @@ def test_a_cassette_replays_the_loop_offline(k, fake_workers_ai, tmp_path):
     recorded = json.loads(cassette.read_text())["interactions"]
     assert len(recorded) == 2 and recorded[0]["response"]["tool_calls"][0]["name"] == \
         "get_weather"
-    offline = Kernel({}, cwd=str(tmp_path))                  # no fake, no credentials
-    try:
-        offline.run("%load_ext cfai_magic")
-        offline.run(TOOLS)
-        offline.run(f"%cfai replay {cassette}")
+    with replaying(cassette, tmp_path, TOOLS) as offline:   # no fake, no credentials
         _, reply = offline.run(f"%%cfai -m {GLM} --tools get_weather --once\nWeather in Paris?")
         assert reply["content"]["status"] == "ok", reply["content"]
         assert offline.value("_cfai") == "'Clear in Paris.'"
         assert offline.value("calls") == "['Paris']"          # the tool really ran again
-    finally:
-        offline.close()
 
 
 def test_a_model_without_function_calling_is_refused_before_sending(k, fake_workers_ai):

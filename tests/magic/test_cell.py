@@ -1,5 +1,4 @@
 """%%cfai through an InteractiveShell against FakeWorkersAI."""
-import json
 
 import pytest
 
