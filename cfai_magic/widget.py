@@ -132,36 +132,45 @@ class PanelSink:
         self.active = True
         self.steps: list[Step] = []
 
+    def _status(self, line: str) -> None:
+        """Show a progress line unless Stop already ended this turn; under the panel's lock,
+        so a late update from the worker never overwrites what Stop wrote."""
+        with self.panel._lock:
+            if self.active:
+                self.panel.status.value = status_line(line)
+
     def start(self, answer) -> None:
         self.answer = answer
-        if self.active:
-            self.panel.status.value = status_line(self.meter.status(self.model, "streaming")
-                                                  + " · waiting")
+        self._status(self.meter.status(self.model, "streaming") + " · waiting")
 
     def waiting(self, text: str) -> None:
-        if self.active:
-            self.panel.status.value = status_line(f"⏳ {self.model} · {text}")
+        self._status(f"⏳ {self.model} · {text}")
 
     def feed(self, event) -> None:
-        if type(event) not in (Text, Reasoning):
+        if type(event) not in (Text, Reasoning) or not self.meter.tick(self.answer.size):
             return
-        if self.meter.tick(self.answer.size) and self.active:
+        with self.panel._lock:
+            if not self.active:
+                return
             text = live_text(self.answer)
             self.message.set_text(text, self.answer.reasoning, streaming=True)
-            self.panel.status.value = status_line(self.meter.status(self.model, "streaming"))
-            self.meter.sent(2 * len(text))
+            self._status(self.meter.status(self.model, "streaming"))
+        self.meter.sent(2 * len(text))
 
     def step(self, step: Step) -> None:
         self.steps.append(step)
-        if self.active:
-            self.message.set_steps(self.steps)
-            self.panel.status.value = status_line(f"⏳ {self.model} · sending the results")
+        with self.panel._lock:
+            if self.active:
+                self.message.set_steps(self.steps)
+        self._status(f"⏳ {self.model} · sending the results")
 
     def confirm(self, name: str, arguments: dict) -> bool:
         return self.panel.ask_before(name, arguments) if self.active else False
 
     def finish(self, answer, metadata=None, state: str | None = None) -> None:
-        if self.active:
+        with self.panel._lock:
+            if not self.active:
+                return
             state = state or (answer.status if answer.status != "pending" else "error")
             self.message.set_text(answer.text + ("\n\n*⏹ interrupted*"
                                                  if state == "interrupted" else ""),

@@ -183,7 +183,7 @@ def test_abort_from_another_thread_unblocks_a_stalled_read(client, fake_workers_
     threading.Timer(0.2, stream.abort).start()
     start = time.monotonic()
     assert list(stream) == []
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 10     # not the server's 30 s
     assert stream.text == "first"
 
 
