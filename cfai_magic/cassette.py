@@ -13,6 +13,7 @@ recordings in order; once those are used up, the last one again (so re-running a
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -21,9 +22,10 @@ from pathlib import Path
 from .catalog import SEED
 from .client.events import Done, Reasoning, Text, ToolCall, Usage
 from .errors import CassetteMiss, InputError
+from .journal import Damaged, Journal
 
 MODES = ("record", "replay", "auto")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # a JSON Lines journal; version 1 (one JSON document) still reads
 REPLAY_URL = "https://cassette.cfai.invalid/client/v4"
 
 
@@ -48,6 +50,21 @@ def first_words(body: dict, n: int = 8) -> str:
     return " ".join(words[:n]) + (" …" if len(words) > n else "")
 
 
+def _key_of(entry: dict) -> str:
+    return match_key(entry["request"]["model"], entry["request"]["body"])
+
+
+def _why(err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "it is a symbolic link (refused, so a planted link cannot redirect recordings)"
+    return err.strerror or str(err)
+
+
+def entries(path) -> list[dict]:
+    """The answers recorded in a cassette file, either version (for tools and tests)."""
+    return Cassette(path, "replay").entries()
+
+
 class Cassette:
     def __init__(self, path, mode: str = "auto"):
         if mode not in MODES:
@@ -56,26 +73,27 @@ class Cassette:
         self.mode = mode
         self.forward = None         # auto mode: () -> the real backend's WorkersAI arguments
         self.interactions: list[dict] = []
-        self._keys: list[str] = []                  # match keys, computed once
+        self.problems: list[str] = []               # entries skipped, one line each
+        self._index: dict[str, list[int]] = {}      # match key -> positions, in order
         self._used: set[int] = set()
+        self._mine: list[dict] = []                 # what this cassette recorded itself
+        self._legacy = False                        # a version 1 document, rewritten on append
         self._lock = threading.Lock()
-        if mode != "record" and self.path.is_file():
-            try:
-                self.interactions = json.loads(self.path.read_text())["interactions"]
-                self._keys = [match_key(x["request"]["model"], x["request"]["body"])
-                              for x in self.interactions]
-            except (OSError, ValueError, KeyError, TypeError, RecursionError):
-                raise InputError(f"{self.path} is not a cfai cassette") from None
-            for i, entry in enumerate(self.interactions):
-                problem = _problem(entry)
-                if problem:
-                    raise InputError(f"{self.path} is not a cfai cassette: answer {i} {problem}",
-                                     hint="Record it again: %cfai record PATH")
-        elif mode == "replay":
+        self._journal = Journal(self.path, write=mode != "replay", header_key="cfai_cassette",
+                                version=FORMAT_VERSION)
+        if mode == "replay" and not self.path.is_file():
             raise InputError(f"No cassette at {self.path}",
                              hint="Record one first: %cfai record PATH")
-        else:
+        if mode != "replay":
             self._check_writable()
+        try:
+            if mode == "record":
+                self._journal.restart()
+            elif self.path.is_file():
+                self._load()
+        except OSError as err:
+            raise InputError(f"Cannot use {self.path} as a cassette: {_why(err)}",
+                             hint="Choose a plain file you can read and write") from None
 
     def _check_writable(self) -> None:
         """Say now, not after an answer has arrived, when the file cannot be written."""
@@ -87,6 +105,72 @@ class Cassette:
         if self.path.is_dir():
             raise InputError(f"Cannot record into {self.path}: it is a folder",
                              hint="Give a file name, e.g. cassettes/demo.json")
+
+    def _load(self) -> None:
+        with self.path.open("rb") as f:
+            first = f.readline(4096)
+        try:
+            head = json.loads(first)
+        except (ValueError, RecursionError):
+            head = None                      # an indented version 1 document starts with "{"
+        if not (isinstance(head, dict) and head.get("cfai_cassette") == FORMAT_VERSION) and \
+                self._load_legacy():
+            pass
+        else:
+            self._sync()
+        if self.problems and not self.interactions:
+            raise InputError(f"{self.path} is not a cfai cassette: nothing in it can be replayed"
+                             f" ({self.problems[0]})",
+                             hint="Record it again: %cfai record PATH")
+
+    def _load_legacy(self) -> bool:
+        """A version 1 cassette (one JSON document); False when the file is not one."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(data, dict) or "interactions" not in data:
+            return False
+        if not isinstance(data["interactions"], list):
+            raise InputError(f"{self.path} is not a cfai cassette: its interactions are not a list",
+                             hint="Record it again: %cfai record PATH")
+        self._legacy = True
+        self._take([(f"{i}", x) for i, x in enumerate(data["interactions"])], [])
+        return True
+
+    def _sync(self, items=None, damaged=(), restarted=False) -> list[dict]:
+        """Take what the file gained since the last look (other kernels' answers); when another
+        recorder started it afresh, give back this cassette's own entries to write again."""
+        if items is None:
+            items, damaged, restarted = self._journal.read()
+        again = []
+        if restarted:
+            self.interactions, self._index, self._used = [], {}, set()
+            again = list(self._mine)
+            self._take([(0, x) for x in again], [])
+        self._take(items, damaged)
+        return again
+
+    def _take(self, items, damaged) -> None:
+        for d in damaged:
+            items.append((d.line, d))
+        for line, entry in sorted(items, key=lambda x: x[0]) if damaged else items:
+            problem = entry.why if isinstance(entry, Damaged) else _problem(entry)
+            if problem:
+                where = f"answer {line}" if isinstance(line, str) else f"line {line}"
+                self.problems.append(f"{where}: {problem}")
+                continue
+            self._index.setdefault(_key_of(entry), []).append(len(self.interactions))
+            self.interactions.append(entry)
+
+    def report(self) -> str | None:
+        """One line on the entries skipped, if any (shown once, when the cassette is set)."""
+        if not self.problems:
+            return None
+        n = len(self.problems)
+        more = f"; and {n - 1} more" if n > 1 else ""
+        return (f"Skipped {n} damaged entr{'ies' if n > 1 else 'y'} of {self.path.name} "
+                f"({self.problems[0]}{more}); the others replay.")
 
     def __repr__(self) -> str:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r}, {len(self.interactions)} answers)"
@@ -108,11 +192,16 @@ class Cassette:
     def find(self, model: str, body: dict) -> dict | None:
         key = match_key(model, body)
         with self._lock:
-            hits = [i for i, k in enumerate(self._keys) if k == key]
+            hits = self._index.get(key)
+            if not hits and not self._legacy:
+                try:                      # another kernel may have recorded it meanwhile
+                    self._sync()
+                except OSError:
+                    pass
+                hits = self._index.get(key)
             if not hits:
                 return None
-            fresh = [i for i in hits if i not in self._used]
-            chosen = fresh[0] if fresh else hits[-1]
+            chosen = next((i for i in hits if i not in self._used), hits[-1])
             self._used.add(chosen)
             return self.interactions[chosen]
 
@@ -122,7 +211,7 @@ class Cassette:
                             f"{first_words(request)!r}")
 
     def record(self, answer) -> None:
-        """Keep a complete answer (an Answer of the client)."""
+        """Keep a complete answer (an Answer of the client): one line appended to the file."""
         response = {"chunks": list(answer.parts), "usage": answer.usage,
                     "served_by": answer.served_by}
         if answer.reasoning_parts:
@@ -134,24 +223,38 @@ class Cassette:
         entry = {"request": {"backend": answer.backend, "model": answer.model,
                              "body": kept(answer.request)},
                  "response": response}
-        model = answer.model
         with self._lock:
-            self.interactions.append(entry)
-            self._keys.append(match_key(model, entry["request"]["body"]))
-            self._used.add(len(self.interactions) - 1)
             try:
-                self.save()
+                if self._legacy:
+                    self._upgrade()
+                self._journal.append(entry, on_read=self._sync)
             except OSError as err:        # the answer stands; the note says what was not kept
                 answer.notes.append(f"Not recorded: cannot write {self.path.name} "
-                                    f"({err.strerror or err}).")
+                                    f"({_why(err)}).")
+                return
+            self._mine.append(entry)
+            self._take([(0, entry)], [])
+            self._used.add(len(self.interactions) - 1)
 
-    def save(self) -> None:
-        data = {"cfai_cassette": FORMAT_VERSION, "interactions": self.interactions}
-        text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.path)
+    def _upgrade(self) -> None:
+        """Rewrite a version 1 cassette as a journal (once, before its first new answer; a
+        kernel that finds another one did it first just reads the journal)."""
+        self._journal.convert(lambda: self._legacy_still(), self.interactions)
+        self._legacy = False
+        self.interactions, self._index, self._used = [], {}, set()
+        self._sync()
+
+    def _legacy_still(self) -> bool:
+        with self.path.open("rb") as f:
+            first = f.readline(4096)
+        try:
+            return json.loads(first).get("cfai_cassette") != FORMAT_VERSION
+        except (ValueError, RecursionError, AttributeError):
+            return True
+
+    def entries(self) -> list[dict]:
+        with self._lock:
+            return list(self.interactions)
 
     @staticmethod
     def events(hit: dict) -> list:
@@ -173,17 +276,5 @@ class Cassette:
 
 def _problem(entry) -> str | None:
     """What is wrong with one recorded interaction, if anything."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
-        return "has no request"
-    response = entry.get("response")
-    if not isinstance(response, dict):
-        return "has no response"
-    if not isinstance(response.get("chunks"), list) or \
-            not all(isinstance(c, str) for c in response["chunks"]):
-        return "has no text chunks"
-    for key in ("reasoning", "tool_calls"):
-        if response.get(key) is not None and not isinstance(response[key], list):
-            return f"has a broken {key}"
-    if response.get("usage") is not None and not isinstance(response["usage"], dict):
-        return "has a broken usage"
-    return None
+    from .shapes import problem
+    return problem("entry", entry)

@@ -425,9 +425,12 @@ class CfaiMagics(Magics, Settings):
 
     def _cmd_replay(self, args):
         from .cassette import Cassette
-        self.session.cassette = Cassette(args.path, "auto" if args.auto else "replay")
+        cassette = Cassette(args.path, "auto" if args.auto else "replay")
+        self.session.cassette = cassette
         say(f"Replaying answers from {args.path}"
               + (", recording what it lacks" if args.auto else " (no network)"))
+        if cassette.report():
+            say(cassette.report())
 
     def _cmd_cassette(self, args):
         if args.state == "off":

@@ -12,13 +12,13 @@ image, say): it is recorded against the fake server giving those answers, and ha
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
 
+from cfai_magic.cassette import entries
 from cfai_magic.testing.notebooks import cassette_for, execute
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +62,7 @@ def record(paths) -> None:
                 execute(path, "record")
         else:
             execute(path, "record")
-        count = len(json.loads(cassette.read_text())["interactions"]) if cassette.exists() else 0
+        count = len(entries(cassette)) if cassette.exists() else 0
         print(f"{path.name}: recorded {count} answers into {cassette.relative_to(HERE)}")
     outputs(paths)
 
@@ -77,8 +77,8 @@ def drift(paths) -> int:
                 continue
             scratch = Path(tmp) / f"{path.stem}.json"
             execute(path, "record", cassette=scratch)
-            committed = json.loads(cassette_for(path).read_text())["interactions"]
-            live = json.loads(scratch.read_text())["interactions"] if scratch.exists() else []
+            committed = entries(cassette_for(path))
+            live = entries(scratch) if scratch.exists() else []
             rows = []
             if committed and not live:
                 print(f"{path.name}: replays its own cassette; nothing to compare")

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from cfai_magic import errors
-from cfai_magic.cassette import REPLAY_URL, Cassette
+from cfai_magic.cassette import REPLAY_URL, Cassette, entries
 from cfai_magic.client import WorkersAI
 from cfai_magic.testing import Reply
 
@@ -24,9 +24,10 @@ def test_record_then_replay_offline(fake_workers_ai, tmp_path):
     assert rec.run("mistral", prompt="Tell me a story", temperature=0).text == "A story."
     text = path.read_text()
     assert fake_workers_ai.token not in text and fake_workers_ai.account_id not in text
-    data = json.loads(text)
-    assert text == json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    first = data["interactions"][0]
+    lines = text.splitlines()                     # a journal: a header, then one line each
+    assert json.loads(lines[0])["cfai_cassette"] == 2 and len(lines) == 3
+    assert [json.loads(x) for x in lines[1:]] == entries(path)
+    first = entries(path)[0]
     assert first["request"] == {"backend": "fake", "model": "@cf/meta/llama-2-7b-chat-int8",
                                 "body": {"max_tokens": 64, "messages": MESSAGES, "seed": 1}}
     assert first["response"]["chunks"] == ["It ", "began ", "in ", "1972."]
@@ -45,7 +46,7 @@ def test_record_then_replay_offline(fake_workers_ai, tmp_path):
 
 def test_a_miss_in_replay_is_one_line(tmp_path):
     path = tmp_path / "c.json"
-    Cassette(path, "record").save()
+    Cassette(path, "record")
     client = replay_client(path)
     with pytest.raises(errors.CassetteMiss) as info:
         client.run("llama2", prompt="Explain the difference between lists and tuples in Python "
@@ -67,7 +68,7 @@ def test_auto_replays_what_it_has_and_records_the_rest(fake_workers_ai, tmp_path
     assert auto.run("llama2", prompt="one").text == "Echo: one"
     assert auto.run("llama2", prompt="two").text == "Echo: two"
     assert [r.body["prompt"] for r in fake_workers_ai.requests] == ["two"]
-    assert len(json.loads(path.read_text())["interactions"]) == 2
+    assert len(entries(path)) == 2
 
 
 def test_identical_requests_replay_in_order_then_the_last(fake_workers_ai, tmp_path):
@@ -83,7 +84,7 @@ def test_identical_requests_replay_in_order_then_the_last(fake_workers_ai, tmp_p
 
 def test_models_search_in_replay_needs_no_network(tmp_path):
     path = tmp_path / "c.json"
-    Cassette(path, "record").save()
+    Cassette(path, "record")
     assert "@cf/meta/llama-2-7b-chat-fp16" in [m["name"] for m in replay_client(path).models()]
 
 
@@ -91,9 +92,10 @@ def test_bad_cassettes(tmp_path):
     with pytest.raises(errors.InputError, match="No cassette at"):
         Cassette(tmp_path / "missing.json", "replay")
     bad = tmp_path / "bad.json"
-    bad.write_text("[]")
-    with pytest.raises(errors.InputError, match="is not a cfai cassette"):
-        Cassette(bad, "replay")
+    for text in ("[]", "hello\n", '{"interactions": 3}'):
+        bad.write_text(text)
+        with pytest.raises(errors.InputError, match="is not a cfai cassette"):
+            Cassette(bad, "replay")
     with pytest.raises(errors.InputError, match="Unknown cassette mode"):
         Cassette(bad, "rewind")
 
@@ -109,7 +111,7 @@ def test_new_recordings_hold_protocol_neutral_events(fake_workers_ai, tmp_path):
     recorded = rec.stream("@cf/zai-org/glm-4.7-flash", messages=MESSAGES).consume()
     text = path.read_text()
     assert "chat.completion" not in text and "choices" not in text and "delta" not in text
-    response = json.loads(text)["interactions"][0]["response"]
+    response = entries(path)[0]["response"]
     assert response["chunks"] == ["A ", "cow ", "is ", "a ", "mammal."]
     assert response["reasoning"] == ["Okay, ", "cows."]
     assert response["tool_calls"] == [{"name": "lookup", "arguments": {"q": "cow"},

@@ -10,6 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cfai_magic.cassette import entries
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 FILES = NOTEBOOKS + sorted((ROOT / "notebooks" / "cassettes").glob("*.json"))
@@ -104,9 +106,10 @@ def run_nbval(where: Path, *targets, wrap=(), env=None):
 
 def test_a_changed_answer_fails_the_cell_that_shows_it(copy):
     cassette = copy / "cassettes" / "01-quickstart.json"
-    data = json.loads(cassette.read_text())
-    data["interactions"][1]["response"]["chunks"][0] = "Tampered "
-    cassette.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False))
+    recorded = entries(cassette)
+    recorded[1]["response"]["chunks"][0] = "Tampered "
+    cassette.write_text("".join(json.dumps(x) + "\n"
+                                for x in [{"cfai_cassette": 2, "generation": "t"}, *recorded]))
     result = run_nbval(copy, "01-quickstart.ipynb", "-rf")
     assert result.returncode == 1, result.stdout[-2000:]
     failed = re.findall(r"FAILED (.+?) - ", result.stdout)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from cfai_magic.cassette import entries
 from cfai_magic.testing import Reply
 from kernelkit import displays, replaying
 
@@ -177,7 +178,7 @@ def test_a_cassette_replays_the_loop_offline(k, fake_workers_ai, tmp_path):
     k.run(f"%cfai record {cassette}")
     fake_workers_ai.enqueue(Reply(tool_calls=[CALL]), "Clear in Paris.")
     k.run(f"%%cfai -m {GLM} --tools get_weather --once\nWeather in Paris?")
-    recorded = json.loads(cassette.read_text())["interactions"]
+    recorded = entries(cassette)
     assert len(recorded) == 2 and recorded[0]["response"]["tool_calls"][0]["name"] == \
         "get_weather"
     with replaying(cassette, tmp_path, TOOLS) as offline:   # no fake, no credentials

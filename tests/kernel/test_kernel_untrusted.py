@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from cfai_magic.apiserver import search_item
+from cfai_magic.cassette import entries
 from cfai_magic.models import BUILT_IN
 from cfai_magic.testing import FakeWorkersAI, Reply
 from kernelkit import Kernel, Widgets, displays, stdout
@@ -100,7 +101,7 @@ def test_a_hostile_server_cannot_name_itself_in_a_recording(kernel, hostile, tmp
     hostile.enqueue(Reply(text="hi", headers=HEADERS))
     kernel.run(f"%cfai record {cassette}")
     kernel.run("%%cfai -m llama2 --once\nrecorded")
-    recorded = json.loads(cassette.read_text())["interactions"][0]
+    recorded = entries(cassette)[0]
     port = hostile.url.split(":")[2].split("/")[0]
     assert recorded["request"]["backend"] == f"127.0.0.1:{port}"    # the backend's own label
     assert len(recorded["response"]["served_by"]) == 100            # the header's words, cut

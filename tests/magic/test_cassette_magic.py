@@ -91,10 +91,21 @@ def test_a_broken_cassette_is_one_line(ip, fake, tmp_path, response):
                          "body": {"messages": [{"role": "user", "content": "hi"}]}}}
     if response is not None:
         entry["response"] = response
+    good = {"request": {"backend": "local", "model": "@local/gemma-3-270m",
+                        "body": {"messages": [{"role": "user", "content": "ok"}]}},
+            "response": {"chunks": ["fine"]}}
     path.write_text(json.dumps({"cfai_cassette": 1, "interactions": [entry]}))
     out = run(ip, f"%cfai replay {path}")
-    assert type(out.error).__name__ == "InputError"
-    assert out.stdout.count("\n") == 1 and "is not a cfai cassette: answer 0 has" in out.stdout
+    assert type(out.error).__name__ == "InputError" and out.stdout.count("\n") == 1
+    assert "is not a cfai cassette: nothing in it can be replayed (answer 0: response" in out.stdout
+    # beside a good entry, the broken one is skipped and named, and the good one replays
+    path.write_text(json.dumps({"cfai_cassette": 1, "interactions": [entry, good]}))
+    out = run(ip, f"%cfai replay {path}")
+    assert out.error is None and out.stdout.count("\n") == 2
+    assert "Skipped 1 damaged entry of broken.json (answer 0: response" in out.stdout
+    run(ip, "%cfai model @local/gemma-3-270m")
+    replayed = cfai(ip, "", "ok")
+    assert replayed.error is None and "fine" in replayed.final["data"]["text/plain"]
 
 
 def test_record_into_a_path_that_cannot_be_written_says_so_first(ip, fake, tmp_path):
@@ -106,7 +117,8 @@ def test_record_into_a_path_that_cannot_be_written_says_so_first(ip, fake, tmp_p
     # a file that becomes unwritable after recording starts: the answer and the turn stay
     path = tmp_path / "ok" / "c.json"
     run(ip, f"%cfai record {path}")
-    path.mkdir()                         # a folder where the file goes: the save fails
+    path.unlink()
+    path.mkdir()                         # a folder where the file goes: the append fails
     out = cfai(ip, "", "keep me")
     assert out.error is None
     assert "Not recorded: cannot write c.json" in out.final["data"]["text/plain"]
