@@ -156,6 +156,10 @@ class Journal:
     def _write(self, fd: int, line: bytes) -> None:
         written = os.write(fd, line)
         if written < len(line):          # a short write: the disk filled up mid-line
+            try:
+                os.ftruncate(fd, os.fstat(fd).st_size - written)    # no half line left
+            except OSError:
+                pass
             raise OSError(28, os.strerror(28))
         self._offset += written
         self._lines += 1

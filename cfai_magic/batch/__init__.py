@@ -27,8 +27,10 @@ class Batch:
     """What a batch did: ``.values`` (the answers in input order), ``.errors`` (a table of the
     failed rows), ``.summary``, ``.stats``. The last one is ``_cfai_batch`` in the notebook."""
 
-    def __init__(self, table: Rows, run: Run, line: str, stopped=None, interrupted=False):
+    def __init__(self, table: Rows, run: Run, line: str, stopped=None, interrupted=False,
+                 cache_failure: str | None = None):
         self._table, self._run = table, run
+        self.cache_failure = cache_failure
         self.summary, self.stopped, self.interrupted = line, stopped, interrupted
         self.stats = run.stats
         self.values = [run.values.get(i) for i in range(len(table))]
@@ -40,11 +42,14 @@ class Batch:
     @property
     def errors(self):
         """One row per failed input row: its label, the error line, and the answer's text when
-        the answer came but did not parse. A DataFrame when pandas is installed."""
+        the answer came but did not parse (and a last row, labelled None, when the cache file
+        could not be written). A DataFrame when pandas is installed."""
         labels = list(self._table.source.index) if self._table.kind else range(len(self._table))
         labels = list(labels)
         rows = [{"row": labels[i], "error": line, "answer": self._run.texts.get(i)}
                 for i, line in sorted(self._run.errors.items())]
+        if self.cache_failure:                # not a row's fault, but nothing to miss
+            rows.append({"row": None, "error": self.cache_failure, "answer": None})
         try:
             import pandas as pd
         except ImportError:
@@ -106,7 +111,9 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
                  max_steps) for i in range(len(table))]
     store = session.answers
     if cache is not None:
-        store.use_file(cache)
+        damaged = store.use_file(cache)
+        if damaged:
+            print(safe.plain(damaged))
     from .queue import QueuedRun
     run = (QueuedRun if batch_api else Run)(session, store=store, total=len(jobs),
                                             take=shape.parse if shape else str)
@@ -122,9 +129,11 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
         out = run_queued(session, spec, run, _watch, mode)
     else:
         out = _direct(session, spec, run, concurrency, rate, mode)
-    batch = Batch(table, run, *out)
+    batch = Batch(table, run, *out, cache_failure=store.failure if cache is not None else None)
     _publish(batch)
     print(safe.plain(batch.summary))
+    if batch.cache_failure:
+        print(safe.plain(batch.cache_failure))
     if columns:
         return table.columns(batch.values, shape.names)
     return table.shape(batch.values)
