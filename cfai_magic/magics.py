@@ -175,6 +175,8 @@ class CfaiMagics(Magics, Settings):
             return self._map(args, cell) if args.map else self._ask(args, cell)
         except CfaiError as err:
             raise one_line(err) from None
+        except KeyboardInterrupt:            # before a turn or a batch took over: nothing sent
+            say("Interrupted before anything was sent.")
 
     def _map(self, args, cell):
         from .batch import map as run_map

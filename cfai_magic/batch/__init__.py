@@ -6,6 +6,7 @@ answers), queue.py (Cloudflare's asynchronous Batch API).
 """
 from __future__ import annotations
 
+import time
 from collections import ChainMap
 
 from .. import safe, turn
@@ -21,6 +22,7 @@ from ..tools import Toolbox, as_tools
 
 RATE_LIMIT_RETRIES = 20              # a 429 pauses everyone and is retried this often
 BIG_JOB = 1000                       # rows from which the Batch API is suggested
+MANY_ROWS = 10_000                   # rows from which preparing them is said (it takes seconds)
 
 
 class Batch:
@@ -107,28 +109,39 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     if box and batch_api:
         raise InputError("The Batch API answers each row once: it cannot run a tool loop",
                          hint="Run without batch_api=True to use tools")
-    jobs = [_job(session, template, table, i, spec, params, system, namespace, no_vars, box,
-                 max_steps) for i in range(len(table))]
     store = session.answers
-    if cache is not None:
-        damaged = store.use_file(cache)
-        if damaged:
-            print(safe.plain(damaged))
     from .queue import QueuedRun
-    run = (QueuedRun if batch_api else Run)(session, store=store, total=len(jobs),
+    run = (QueuedRun if batch_api else Run)(session, store=store, total=len(table),
                                             take=shape.parse if shape else str)
-    for job in jobs:
-        kept = store.get(job.key) if job.key else None
-        if kept and "text" in kept:
-            run.kept(job.index, kept["text"])
-        else:
-            run.jobs.append(job)
-    mode = mode or _mode(session)
-    if batch_api:
-        from .queue import run_queued
-        out = run_queued(session, spec, run, _watch, mode)
+    i = 0
+    try:                         # preparing 100,000 rows takes seconds: an interrupt is kept
+        if cache is not None:
+            damaged = store.use_file(cache)
+            if damaged:
+                print(safe.plain(damaged))
+        if len(table) >= MANY_ROWS:
+            print(f"Preparing {len(table):,} rows…", flush=True)
+        for i in range(len(table)):
+            job = _job(session, template, table, i, spec, params, system, namespace, no_vars,
+                       box, max_steps)
+            kept = store.get(job.key) if job.key else None
+            if kept and "text" in kept:
+                run.kept(job.index, kept["text"])
+            else:
+                run.jobs.append(job)
+    except KeyboardInterrupt:
+        run.stats.ended = time.monotonic()
+        line = (summary(run.stats, replayed=False) + f"\nInterrupted while preparing the rows "
+                f"({i:,} of {len(table):,} read), before any was sent: run the same call "
+                "again to send them.")
+        out = (line, None, True)
     else:
-        out = _direct(session, spec, run, concurrency, rate, mode)
+        mode = mode or _mode(session)
+        if batch_api:
+            from .queue import run_queued
+            out = run_queued(session, spec, run, _watch, mode)
+        else:
+            out = _direct(session, spec, run, concurrency, rate, mode)
     batch = Batch(table, run, *out, cache_failure=store.failure if cache is not None else None)
     _publish(batch)
     print(safe.plain(batch.summary))

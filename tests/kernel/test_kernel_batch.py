@@ -87,3 +87,26 @@ def test_the_progress_bar_is_a_widget_with_rows_failures_and_tokens(kernel, fake
                      if s.get("_model_name") == "HTMLModel").replace("\u2007", " ")
     assert "1 failed" in texts and "tokens" in texts and "3/3" in texts
     assert "cfai map: 3 rows · 2 answered · 1 failed" in stdout(messages)
+
+
+def test_interrupt_while_preparing_100000_rows(kernel, fake_workers_ai):
+    """Preparing 100,000 rows takes seconds before the first is sent: an interrupt then is
+    one line, and --out still gets the rows (none answered), in order."""
+    kernel.run("%load_ext cfai_magic\nrows = [f'r{i}' for i in range(100_000)]")
+    sent = []
+
+    def interrupt_when_it_starts(msg):
+        if msg["msg_type"] == "stream" and "Preparing 100,000 rows" in msg["content"]["text"] \
+                and not sent:
+            sent.append(True)
+            threading.Thread(target=kernel.km.interrupt_kernel).start()
+
+    msg_id = kernel.send("%%cfai --map rows --out out -m llama3\nQ {row}")
+    messages, reply = kernel.collect(msg_id, on_message=interrupt_when_it_starts)
+    assert sent and reply["content"]["status"] == "ok", reply["content"]
+    printed = stdout(messages)
+    assert "Traceback" not in printed and "KeyboardInterrupt" not in printed
+    assert "Interrupted while preparing the rows (" in printed
+    assert "before any was sent" in printed and "100,000 rows · 0 answered" in printed
+    assert runs(fake_workers_ai) == []
+    assert kernel.value("(len(out), out.count(None))") == "(100000, 100000)"
