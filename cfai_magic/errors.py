@@ -183,11 +183,13 @@ class Timeout(TransportError):
 
 
 class StreamError(CfaiError):
-    hint = "The partial answer is kept; run the cell again for a full one"
+    hint = "The partial answer is shown above; run the cell again for a full one"
 
     def __init__(self, message: str, *, partial: str = "", stalled: bool = False, **kw):
         self.partial = partial
         self.stalled = stalled            # nothing came within the read timeout
+        if not partial.strip() and "hint" not in kw:
+            kw["hint"] = "Nothing had arrived; run the cell again"
         super().__init__(message, **kw)
 
 
@@ -218,10 +220,13 @@ class Unexpected(CfaiError):
 
 
 class Interrupted(CfaiError):
-    hint = "The partial answer is kept; the conversation is as it was before the cell"
+    hint = ("What had arrived is kept in the conversation, marked interrupted; run the cell "
+            "again to replace it")
 
     def __init__(self, message: str = "Interrupted", *, partial: str = "", **kw):
         self.partial = partial
+        if not partial.strip() and "hint" not in kw:
+            kw["hint"] = "Nothing had arrived; the conversation is as it was before the cell"
         super().__init__(message, **kw)
 
 

@@ -338,11 +338,16 @@ class CfaiMagics(Magics, Settings):
         if args.name not in self.session.store:
             say(f"No conversation named {args.name!r} (%cfai chats lists them).")
             return
-        messages = self.session.store.get(args.name).messages()
-        if not messages:
+        conversation = self.session.store.get(args.name)
+        if not conversation.messages():
             say(f"The conversation {args.name!r} is empty.")
-        for m in messages:
-            say(f"{m['role']}: {shown(m.get('content'))}")
+        if conversation.system:
+            say(f"system: {shown(conversation.system)}")
+        for t in list(conversation.turns):
+            for m in t.as_messages():
+                say(f"{m['role']}: {shown(m.get('content'))}")
+            if t.interrupted:
+                say("  (⏹ interrupted: the answer is what had arrived when it was stopped)")
 
     def _cmd_reset(self, args):
         names = self.session.store.reset(None if args.all else args.name)
@@ -353,15 +358,17 @@ class CfaiMagics(Magics, Settings):
         if not store.names():
             say("No conversations yet.")
         for name in store.names():
-            say(f"{name}: {len(store.get(name).turns)} turns")
+            n = len(store.get(name).turns)
+            say(f"{name}: {n} turn{'s' if n != 1 else ''}")
 
     def _cmd_save(self, args):
         path = self.session.store.save(args.file)
         say(f"Saved {len(self.session.store.names())} conversations to {_shown(path)}")
 
     def _cmd_load(self, args):
-        path, names = self.session.store.load(args.file)
-        say(f"Loaded {', '.join(names) or 'no conversations'} from {_shown(path)}")
+        path, names, skipped = self.session.store.load(args.file)
+        say(f"Loaded {', '.join(names) or 'no conversations'} from {_shown(path)}"
+            + (f"; skipped {len(skipped)} damaged: {'; '.join(skipped)}" if skipped else ""))
 
     def _cmd_login(self, args):
         account = getpass.getpass("Cloudflare account id (hidden): ")

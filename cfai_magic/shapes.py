@@ -70,7 +70,7 @@ def _models():
 
     class Chats(Open):
         cfai_chats: StrictInt
-        chats: dict[str, dict[str, Any]]
+        chats: dict[str, Any]
 
     return {"entry": Entry, "kept": Kept, "chat": Chat, "chats": Chats}
 

@@ -1,8 +1,11 @@
 """Chat state: a notebook's named conversations (ChatStore), each a list of turns.
 
-A turn is recorded only once its answer is complete (see :meth:`Conversation.commit`), so a
-failed or interrupted cell leaves the conversation as it was. Re-running a cell (same cell id)
-replaces that cell's earlier turn and what came after it. What is sent is trimmed to the model's
+A turn is recorded once its answer ends (see :meth:`Conversation.commit`). The rule for a
+stopped answer, in cells and the panel alike: what the user saw stays in the conversation,
+marked ``interrupted``, and is sent as context next time, as chat products do; a stop before
+any text arrived, or a failed answer, leaves the conversation as it was. Re-running a cell
+(same cell id) replaces that cell's earlier turn and what came after it. ``reset`` wins over
+an answer still arriving: that answer is not recorded. What is sent is trimmed to the model's
 context, oldest turns first; the conversation itself keeps everything.
 """
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .catalog import Model, context_of, estimate_messages
@@ -30,6 +33,7 @@ class Turn:
     reasoning: str = ""           # kept for the user, never sent back to the model
     steps: list[dict] = field(default_factory=list)   # a tool loop's messages, in order:
                                                       # the assistant's calls, the results
+    interrupted: bool = False     # stopped by the user: the answer is what had arrived
 
     def as_messages(self) -> list[dict]:
         return [*self.messages, *self.steps, {"role": "assistant", "content": self.answer}]
@@ -57,6 +61,7 @@ class Plan:
     trimmed: int = 0
     notices: list[str] = field(default_factory=list)
     replaced: list[Turn] = field(default_factory=list)   # what commit removes, and only that
+    generation: int = 0           # the conversation's, when planned (a reset changes it)
 
 
 class Conversation:
@@ -68,6 +73,7 @@ class Conversation:
         self.turns: list[Turn] = list(turns or [])
         self._lock = threading.RLock()
         self._on_change = on_change
+        self.generation = 0           # one more on each reset
 
     def __repr__(self) -> str:
         return f"Conversation({self.name!r}, {len(self.turns)} turns)"
@@ -108,7 +114,7 @@ class Conversation:
             sent = base[len(base) - kept:]
         history, notice = _images_of_history(_flat(sent), model)
         plan = Plan(self, base, new, system, head + history + new, cell_id, rewound,
-                    len(base) - len(sent), replaced=replaced)
+                    len(base) - len(sent), replaced=replaced, generation=self.generation)
         if notice:
             plan.notices.append(notice)
         if rewound:
@@ -122,14 +128,17 @@ class Conversation:
         return plan
 
     def commit(self, plan: Plan, answer: str, model: str = "", reasoning: str = "",
-               steps: list[dict] | None = None) -> Turn:
-        """Record a completed turn: remove the turns its plan replaces (a re-run cell's, or
+               steps: list[dict] | None = None, interrupted: bool = False) -> Turn | None:
+        """Record an ended turn: remove the turns its plan replaces (a re-run cell's, or
         all for a fresh start) and nothing else, so turns added meanwhile (a cell run while the
-        panel streams) are kept; then append it (with its tool loop's messages, if any)."""
+        panel streams) are kept; then append it (with its tool loop's messages, if any). After
+        a reset since the plan, nothing is recorded (None)."""
         turn = Turn(plan.new_messages, answer, model, plan.cell_id, reasoning=reasoning,
-                    steps=list(steps or ()))
+                    steps=list(steps or ()), interrupted=interrupted)
         gone = {id(t) for t in plan.replaced}
         with self._lock:
+            if plan.generation != self.generation:
+                return None
             self.turns = [t for t in self.turns if id(t) not in gone]
             self.turns.append(turn)
             self.system = plan.system
@@ -141,6 +150,7 @@ class Conversation:
             self.turns = []
             self.system = None
             self.affinity = uuid.uuid4().hex
+            self.generation += 1
         self._changed()
 
     def _changed(self) -> None:
@@ -246,27 +256,53 @@ class ChatStore:
         return {"cfai_chats": FORMAT_VERSION, "notebook": self.notebook, "chats": chats}
 
     def save(self, path=None) -> Path:
-        path = Path(path) if path else self.default_path()
-        path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
-        return path
-
-    def load(self, path=None) -> tuple[Path, list[str]]:
-        """Replace the conversations named in the file by the file's; returns their names."""
         from .errors import InputError
         path = Path(path) if path else self.default_path()
         try:
-            data = json.loads(path.read_text())
-            chats = data["chats"]
-            loaded = {name: Conversation(name, c.get("system"),
-                                         [Turn(**t) for t in c.get("turns", [])], self._notify,
-                                         c.get("affinity"))
-                      for name, c in chats.items()}
+            path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        except OSError as err:
+            raise InputError(f"Cannot save the conversations to {path}: "
+                             f"{err.strerror or err}",
+                             hint="Give %cfai save a file in a folder you can write") from None
+        return path
+
+    def load(self, path=None) -> tuple[Path, list[str], list[str]]:
+        """Replace the conversations named in the file by the file's; returns the file, the
+        names loaded, and one line per conversation skipped because it is damaged."""
+        from .errors import InputError
+        from .shapes import problem
+        path = Path(path) if path else self.default_path()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"No chat file at {path}", hint="Save one with %cfai save") from None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise InputError(f"{path} is not a cfai chat file") from None
+        except OSError as err:
+            raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path} is not a cfai chat file: not UTF-8 text "
+                             f"(byte {err.start + 1})") from None
+        except (ValueError, RecursionError):
+            raise InputError(f"{path} is not a cfai chat file: not JSON") from None
+        why = problem("chats", data)
+        if why:
+            raise InputError(f"{path} is not a cfai chat file: {why}",
+                             hint="Save one with %cfai save") from None
+        loaded, skipped = {}, []
+        for name, c in data["chats"].items():
+            why = problem("chat", c)
+            if why:
+                skipped.append(f"{name!r} ({why})")
+                continue
+            turns = [Turn(**{k: v for k, v in t.items() if k in TURN_FIELDS})
+                     for t in c.get("turns", [])]
+            loaded[name] = Conversation(name, c.get("system"), turns, self._notify,
+                                        c.get("affinity"))
         with self._lock:
             self._chats.update(loaded)
         for name in loaded:
             self._notify(name)
-        return path, list(loaded)
+        return path, list(loaded), skipped
+
+
+TURN_FIELDS = {f.name for f in fields(Turn)}

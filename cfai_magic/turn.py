@@ -149,9 +149,14 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         if answer.status != "done":
             break
         request = {**request, "messages": [*request["messages"], said, *results]}
-    if answer.done and prepared.conversation is not None:
-        prepared.conversation.commit(prepared.plan, answer.text, ask.model.id,
-                                     reasoning=answer.reasoning, steps=added)
+    text = answer.text
+    if answer.status == "interrupted":        # what the user saw (the panel stops its view)
+        text = getattr(sink, "seen", lambda a: a.text)(answer)
+    stopped = answer.status == "interrupted" and text.strip()
+    if (answer.done or stopped) and prepared.conversation is not None:
+        prepared.conversation.commit(prepared.plan, text, ask.model.id,
+                                     reasoning=answer.reasoning, steps=added,
+                                     interrupted=bool(stopped))
     metadata = answer.metadata(None if ask.once else ask.chat)
     if ask.parsed.pictures:                      # by size and digest, never the pixels
         metadata["images"] = [p.about() for p in ask.parsed.pictures]

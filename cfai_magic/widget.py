@@ -131,6 +131,11 @@ class PanelSink:
         self.answer = None
         self.active = True
         self.steps: list[Step] = []
+        self.stopped_with: str | None = None     # the text shown when Stop was pressed
+
+    def seen(self, answer) -> str:
+        """What the user saw of a stopped answer (what the conversation keeps)."""
+        return self.stopped_with if self.stopped_with is not None else answer.text
 
     def _status(self, line: str) -> None:
         """Show a progress line unless Stop already ended this turn; under the panel's lock,
@@ -172,7 +177,7 @@ class PanelSink:
             if not self.active:
                 return
             state = state or (answer.status if answer.status != "pending" else "error")
-            self.message.set_text(answer.text + ("\n\n*⏹ interrupted*"
+            self.message.set_text(self.seen(answer) + ("\n\n*⏹ interrupted*"
                                                  if state == "interrupted" else ""),
                                   answer.reasoning)
             self.panel.status.value = status_line(self.meter.status(
@@ -194,6 +199,7 @@ class ChatPanel(w.VBox):
         self._lock = threading.RLock()
         self._shown: list = []            # (turn, its Message widgets) in the transcript
         self._pending: list = []          # widgets of the turn being asked
+        self._refreshing = False
         self.add_class("cfai-panel")
         self.session.lab               # start ipylab's bridge early, so it is ready when needed
         self._build()
@@ -297,7 +303,7 @@ class ChatPanel(w.VBox):
             self.model.value = current
 
     def _on_chat_pick(self, change) -> None:
-        if change["new"] and change["new"] != self.chat_name:
+        if change["new"] and change["new"] != self.chat_name and not self._refreshing:
             self.chat_name = change["new"]
             self.render_transcript()
 
@@ -313,11 +319,17 @@ class ChatPanel(w.VBox):
         return self.chat_name
 
     def _refresh_chats(self) -> None:
+        """The chat list as the store has it, still showing this panel's chat (new options
+        reset a Dropdown's value; that is not the user picking another chat)."""
         names = self.session.store.names()
-        if list(self.chats.options) != names:
-            self.chats.options = names
-        if self.chats.value != self.chat_name:
-            self.chats.value = self.chat_name
+        self._refreshing = True
+        try:
+            if list(self.chats.options) != names:
+                self.chats.options = names
+            if self.chats.value != self.chat_name:
+                self.chats.value = self.chat_name
+        finally:
+            self._refreshing = False
 
     def _on_store_change(self, name: str) -> None:
         self._refresh_chats()
@@ -355,7 +367,9 @@ class ChatPanel(w.VBox):
     def _messages(self, turn) -> list:
         return [*(Message(m["role"], text_of(m.get("content")), pictures=pictures_in([m]))
                   for m in turn.messages),
-                Message("assistant", turn.answer, on_insert=self.insert_cell,
+                Message("assistant", turn.answer + ("\n\n*⏹ interrupted*"
+                                                    if turn.interrupted else ""),
+                        on_insert=self.insert_cell,
                         reasoning=turn.reasoning, steps=steps_of(turn.steps))]
 
     def insert_cell(self, text: str) -> None:
@@ -506,6 +520,7 @@ class ChatPanel(w.VBox):
             if stream is not None:
                 stream.abort()
             if sink.answer is not None:
+                sink.stopped_with = sink.answer.text
                 sink.finish(sink.answer, state="interrupted")
             self._end_turn(sink)
 

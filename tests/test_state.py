@@ -44,3 +44,31 @@ def test_two_plans_from_the_same_base_both_land():
     chat.commit(two, "two")
     chat.commit(one, "one")
     assert answers(chat) == ["two", "one"]
+
+
+def test_a_stopped_answer_is_kept_marked_and_replaced_by_its_rerun():
+    chat = Conversation("c")
+    chat.commit(chat.plan(ASK, cell_id="a"), "what came bef", interrupted=True)
+    assert chat.turns[0].interrupted
+    assert chat.messages()[-1] == {"role": "assistant", "content": "what came bef"}
+    chat.commit(chat.plan(ASK, cell_id="a"), "the whole answer")          # run again
+    assert answers(chat) == ["the whole answer"] and not chat.turns[0].interrupted
+
+
+def test_reset_while_an_answer_arrives_wins():
+    chat = Conversation("c", system="be brief")
+    chat.commit(chat.plan(ASK), "one")
+    slow = chat.plan(ASK)
+    chat.reset()
+    assert chat.commit(slow, "late") is None
+    assert chat.turns == [] and chat.system is None
+    chat.commit(chat.plan(ASK), "after")                                  # a new plan lands
+    assert answers(chat) == ["after"]
+
+
+def test_the_interrupt_hint_says_what_was_kept():
+    from cfai_magic.errors import Interrupted, StreamError
+    assert "kept in the conversation" in Interrupted(partial="some").hint
+    assert Interrupted(partial="").hint.startswith("Nothing had arrived")
+    assert StreamError("cut", partial="").hint.startswith("Nothing had arrived")
+    assert "shown above" in StreamError("cut", partial="x").hint

@@ -1,8 +1,8 @@
 """Model text is data, never code, in a real JupyterLab: 42 XSS payloads sent as an answer, as
 response headers, from a crafted cassette, as model descriptions in the live list, as a
-server's error message and as roles of a loaded chat file, in cells, in the panel, and in the
-notebook saved, closed and opened again. Each payload would set ``window.__cfai_xss_<n>`` if it
-ran; links and handlers that need a click are checked in the DOM."""
+server's error message and as the names, models and reasoning of a loaded chat file (a
+hostile role is refused when loading), in cells, in the panel, and in the notebook saved,
+closed and opened again. Each payload would set ``window.__cfai_xss_<n>`` if it ran; links and handlers that need a click are checked in the DOM."""
 import json
 
 from cfai_magic.apiserver import search_item
@@ -93,8 +93,10 @@ def test_payloads_are_inert_everywhere(page, lab, fake, artifacts):
                      "body": {"prompt": "recorded"}},
          "response": {"chunks": [HOSTILE], "usage": None, "served_by": HEADER}}]}))
     (root / "hostile-chats.json").write_text(json.dumps({"cfai_chats": 1, "chats": {"loaded": {
-        "turns": [{"messages": [{"role": HEADER, "content": HOSTILE}], "answer": HOSTILE,
-                   "reasoning": HEADER}]}}}))
+        "turns": [{"messages": [{"role": "user", "content": HOSTILE}], "answer": HOSTILE,
+                   "reasoning": HEADER, "model": HEADER}]},
+        HEADER: {"turns": [{"messages": [{"role": HEADER, "content": HOSTILE}],   # refused,
+                            "answer": HOSTILE}]}}}))                               # named
     saved_models = fake.models
     fake.models = [search_item(m, description=HEADER) for m in BUILT_IN]
     try:

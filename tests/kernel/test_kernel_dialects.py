@@ -111,4 +111,7 @@ def test_interrupt_keeps_the_partial_on_both_protocols(protocol_kernel, fake_wor
         final["text/html"]
     assert 0 < final["text/plain"].count("tok ") < 3000
     kernel.run(f"%%cfai -m {GLM}\nnext")
-    assert [m["content"] for m in fake_workers_ai.last.body["messages"]] == ["next"]
+    sent = [m["content"] for m in fake_workers_ai.last.body["messages"]]
+    assert sent[0] == "long" and sent[2] == "next"          # what was shown is the context
+    assert set(sent[1].split()) == {"tok"} and \
+        sent[1].count("tok ") == final["text/plain"].count("tok ")

@@ -33,3 +33,8 @@ def set_cell_id(shell, cell_id):
     """What ipykernel gives the magic: the execute request's metadata (JupyterLab's cellId)."""
     parent = {"metadata": {"cellId": cell_id}}
     shell.kernel = SimpleNamespace(get_parent=lambda channel=None: parent)
+
+
+def session(shell):
+    """The Session behind the shell's %cfai."""
+    return shell.magics_manager.registry["CfaiMagics"].session

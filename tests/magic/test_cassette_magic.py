@@ -4,11 +4,8 @@ import json
 import pytest
 
 from cfai_magic.session import Session
-from shellkit import cfai, run
+from shellkit import cfai, run, session
 
-
-def session(ip):
-    return ip.magics_manager.registry["CfaiMagics"].session
 
 
 def test_record_and_replay_give_the_same_cells(ip, fake, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 
 from cfai_magic.testing import Reply
 
-from shellkit import cfai, run, set_cell_id
+from shellkit import cfai, run, session, set_cell_id
 
 
 def test_streams_into_one_display(ip, fake):
@@ -264,13 +264,18 @@ def test_interrupt_keeps_partial_and_history(ip, fake, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(StreamRenderer, "feed", feed_then_interrupt)
         out = cfai(ip, "", "second")
-    assert out.stdout.startswith("\x1b[0;31mInterrupted: Stopped after 6 chunks. The partial "
-                                 "answer is kept")
+    assert out.stdout.startswith("\x1b[0;31mInterrupted: Stopped after 6 chunks. What had "
+                                 "arrived is kept in the conversation, marked interrupted")
     final = out.final["data"]["text/plain"]
     assert final.startswith("w w ") and "⏹ interrupted" in final
     assert 5 < final.count("w ") < 200
+    kept = session(ip).store.get().turns[-1]          # what the user saw is what the chat holds
+    assert kept.interrupted and kept.answer.startswith("w w ") and kept.answer in final
+    history = run(ip, "%cfai history").stdout
+    assert f"assistant: {kept.answer.strip()}" in history and "⏹ interrupted" in history
     cfai(ip, "", "third")
-    assert [m["content"] for m in fake.last.body["messages"]] == ["first", "Echo: first", "third"]
+    assert [m["content"] for m in fake.last.body["messages"]] == \
+        ["first", "Echo: first", "second", kept.answer, "third"]
 
 
 def test_rerun_of_a_cell_rewinds(ip, fake):

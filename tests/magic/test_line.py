@@ -4,11 +4,8 @@ import json
 import pytest
 from IPython.core.error import UsageError
 
-from shellkit import cfai, run
+from shellkit import cfai, run, session
 
-
-def session(ip):
-    return ip.magics_manager.registry["CfaiMagics"].session
 
 
 def test_model_show_and_set(ip, fake):
@@ -88,7 +85,7 @@ def test_history_chats_reset(ip, fake):
     cfai(ip, "--chat work", "task")
     out = run(ip, "%cfai history")
     assert out.stdout == "user: hello\nassistant: Echo: hello\n"
-    assert run(ip, "%cfai chats").stdout == "default: 1 turns\nwork: 1 turns\n"
+    assert run(ip, "%cfai chats").stdout == "default: 1 turn\nwork: 1 turn\n"
     assert run(ip, "%cfai history nope").stdout.startswith("No conversation named 'nope'")
     assert run(ip, "%cfai reset work").stdout == "Reset: work.\n"
     assert run(ip, "%cfai history work").stdout == "The conversation 'work' is empty.\n"
@@ -129,6 +126,34 @@ def test_load_errors_are_one_line(ip, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert "is not a cfai chat file" in run(ip, f"%cfai load {bad}").stdout
+    for content, why in [(b"\xff{}", "not UTF-8 text (byte 1)"), (b"[1]", "it: input should be"),
+                         (b'{"cfai_chats": 1, "chats": []}', "chats: input should be")]:
+        bad.write_bytes(content)
+        out = run(ip, f"%cfai load {bad}")
+        assert f"is not a cfai chat file: {why}" in out.stdout and out.stdout.count("\n") == 1
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for command in ("load", "save"):
+        out = run(ip, f"%cfai {command} {folder}")
+        assert type(out.error).__name__ == "InputError" and out.stdout.count("\n") == 1
+        assert "Is a directory" in out.stdout
+
+
+def test_a_damaged_chat_is_skipped_and_the_others_load(ip, fake, tmp_path):
+    """A structurally broken chat used to be accepted, then fail every later cell of it."""
+    path = tmp_path / "chats.json"
+    good = {"turns": [{"messages": [{"role": "user", "content": "hi"}], "answer": "hello"}]}
+    broken = {"turns": [{"messages": "hi", "answer": 3}]}
+    path.write_text(json.dumps({"cfai_chats": 1, "chats": {"good": good, "broken": broken,
+                                                           "worse": []}}))
+    out = run(ip, f"%cfai load {path}")
+    assert out.error is None and out.stdout.count("\n") == 1
+    assert out.stdout.startswith("Loaded good from ")
+    assert "skipped 2 damaged: 'broken' (turns.0.messages: input should be a valid list" in \
+        out.stdout and "'worse' (it: input should be a valid dictionary" in out.stdout
+    assert "broken" not in session(ip).store
+    cfai(ip, "--chat good", "and now?")
+    assert [m["content"] for m in fake.last.body["messages"]] == ["hi", "hello", "and now?"]
 
 
 def test_login_uses_getpass_and_shows_nothing(ip, fake, monkeypatch):

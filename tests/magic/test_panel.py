@@ -5,11 +5,8 @@ import pytest
 
 from cfai_magic.testing import Reply
 from cfai_magic.widget import ChatPanel
-from shellkit import cfai, run
+from shellkit import cfai, run, session
 
-
-def session(ip):
-    return ip.magics_manager.registry["CfaiMagics"].session
 
 
 @pytest.fixture
@@ -73,11 +70,33 @@ def test_stop_mid_stream(panel, fake, ip):
     answer = panel.transcript.children[-1].text
     assert answer.startswith("w w ") and answer.endswith("*⏹ interrupted*")
     assert "⏹ interrupted" in panel.status.value
-    assert [t.messages[0]["content"] for t in session(ip).store.get().turns] == ["first"]
+    # what the user saw is what the chat holds: in history, after switching chats, when sent
+    turns = session(ip).store.get().turns
+    assert [t.messages[0]["content"] for t in turns] == ["first", "long one"]
+    seen = answer.removesuffix("\n\n*⏹ interrupted*")
+    assert turns[-1].interrupted and turns[-1].answer == seen
+    assert f"assistant: {seen.strip()}" in run(ip, "%cfai history").stdout
+    panel.start_new_chat()
+    assert panel.transcript.children == ()
+    panel.chats.value = "default"
+    assert [m.text for m in panel.transcript.children][-1] == answer
     fake.reset()
     panel.submit("after stop").join(5)
     assert [m["content"] for m in fake.last.body["messages"]] == \
-        ["first", "Echo: first", "after stop"]
+        ["first", "Echo: first", "long one", seen, "after stop"]
+
+
+def test_reset_during_an_answer_wins(panel, fake, ip):
+    panel.submit("first").join(5)
+    panel.system.value = "be brief"
+    fake.enqueue(Reply.large(200, "w ", drip=0.01))
+    worker = panel.submit("long one")
+    wait_for(lambda: panel.transcript.children[-1].text.count("w ") >= 3)
+    assert run(ip, "%cfai reset").error is None
+    worker.join(10)
+    conversation = session(ip).store.get()
+    assert conversation.turns == [] and conversation.system is None
+    assert "is empty" in run(ip, "%cfai history").stdout
 
 
 def test_stop_while_waiting_for_the_first_byte(panel, fake, ip):
@@ -230,10 +249,12 @@ def test_panel_on_the_openai_protocol_streams_and_stops(panel, fake, monkeypatch
     assert "interrupted" in panel.status.value
     assert 3 <= panel.transcript.children[-1].text.count("tale") < 300
     assert fake.last.path.endswith("/ai/v1/chat/completions")
-    assert panel.conversation.turns == []
+    kept, = panel.conversation.turns
+    assert kept.interrupted and kept.answer.count("tale") == \
+        panel.transcript.children[-1].text.count("tale")
     fake.enqueue(Reply(text="Short one."))
     panel.submit("A short story").join(5)
-    assert [t.answer for t in panel.conversation.turns] == ["Short one."]
+    assert [t.answer for t in panel.conversation.turns] == [kept.answer, "Short one."]
 
 
 def test_cells_run_while_the_panel_streams_keep_their_turns(panel, ip, fake):
