@@ -88,7 +88,7 @@ class Catalog:
             return self._models[key]
         if open and name:
             return Model(name, source="unverified")
-        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.4)
         near = difflib.get_close_matches(name, self.ids(), n=1, cutoff=0.9)
         if _FULL_ID.match(name) and not self.live and not near:
             return Model(name, source="unverified")

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from traitlets import Enum, Float, Int, Unicode, default
+from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .errors import ConfigError
@@ -56,6 +56,34 @@ class Settings(Configurable):
     value_budget = Int(0, help="Most characters one {name} may take in a prompt (0: half the "
                                "model's context); a DataFrame, a Series or an array is "
                                "described in 3,800 at most.").tag(config=True)
+
+    @validate("timeout", "max_retries", "updates_per_second", "local_idle_timeout",
+              "value_budget")
+    def _in_range(self, proposal):
+        """A number out of range is refused when set, in one line with what is allowed."""
+        name, value = proposal["trait"].name, proposal["value"]
+        low, high, what = RANGES[name]
+        if not (low <= value <= high) or value != value:
+            raise TraitError(f"CfaiMagics.{name} = {value!r} is out of range: {what}")
+        return value
+
+    @validate("default_model")
+    def _model_text(self, proposal):
+        value = proposal["value"].strip()
+        if any(c.isspace() or ord(c) < 0x20 for c in value) or len(value) > 200:
+            raise TraitError(f"CfaiMagics.default_model = {value[:60]!r} is not a model id: "
+                             "give an id such as @cf/zai-org/glm-4.7-flash, or an alias")
+        return value
+
+
+RANGES = {   # (lowest, highest, what is allowed), for the one line that refuses a value
+    "timeout": (0.1, 3600.0, "give seconds from 0.1 to 3600"),
+    "max_retries": (0, 20, "give a whole number from 0 to 20"),
+    "updates_per_second": (0.1, 120.0, "give from 0.1 to 120 updates a second"),
+    "local_idle_timeout": (10.0, 7 * 86400.0, "give seconds from 10 to a week (604800)"),
+    "value_budget": (0, 10_000_000, "give 0 (half the model's context) or characters up to "
+                                    "10,000,000"),
+}
 
 
 class Secret:

@@ -38,9 +38,42 @@ def say(text: str) -> None:
 def _parse(parser, line: str):
     """Parse with shell quoting (so -s "two words" is one value); errors are UsageErrors."""
     try:
-        return parser.parse_args(shlex.split(line))
+        words = shlex.split(line)
     except ValueError as err:
         raise UsageError(f"{parser.prog}: {err}") from None
+    try:
+        return parser.parse_args(words)
+    except UsageError as err:
+        hint = _closest(parser, words, str(err))
+        if not hint:
+            raise
+        raise UsageError(f"{err}. {hint}") from None
+
+
+def _closest(parser, words: list[str], error: str) -> str:
+    """'--temprature: did you mean --temperature?' for each flag (or command) the error names."""
+    import argparse
+    import difflib
+    flags, commands = [], []
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for action in p._actions:
+            flags += action.option_strings
+            if isinstance(action, argparse._SubParsersAction):
+                commands += list(action.choices)
+                parsers += list(action.choices.values())
+    said = []
+    for word in dict.fromkeys(words):
+        flag = word.split("=", 1)[0]
+        named = f"{flag} " in f"{error} " or f"'{flag}'" in error
+        pool = flags if flag.startswith("-") else commands
+        if named and flag not in pool:
+            close = difflib.get_close_matches(flag, pool, n=1 if flag.startswith("-") else 2,
+                                              cutoff=0.6)
+            if close:
+                said.append(f"{flag}: did you mean {' or '.join(close)}?")
+    return " ".join(said)
 
 
 def _subcommands() -> MagicArgumentParser:

@@ -93,6 +93,22 @@ class Filling:
                               f"{{{field}!s}} for all.")
         return text
 
+    def unknown(self, field: str, namespace) -> None:
+        """A note for a field naming no variable: it is sent as written (braces and all)."""
+        import difflib
+        name = re.match(r"[A-Za-z_]\w*", field).group(0)
+        note = f"{{{field}}} is not a variable here, so it was sent as written"
+        if name in namespace:
+            note = f"{{{field}}}: {name} has no such attribute or key, so it was sent as written"
+        else:
+            names = [k for k in namespace if isinstance(k, str) and not k.startswith("_")]
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
+            if close:
+                note += f" (did you mean {{{close[0]}}}?)"
+        note += "; write {{" + field + "}} if you meant the braces."
+        if note not in self.notes:
+            self.notes.append(note)
+
 
 def interpolate(text: str, namespace: dict, escape=str, pictures: list | None = None,
                 filling: Filling | None = None) -> str:
@@ -106,6 +122,8 @@ def interpolate(text: str, namespace: dict, escape=str, pictures: list | None = 
             return "{" + match.group(1) + "}"
         value = lookup(match.group(2), namespace)
         if value is _MISSING:
+            if filling is not None and namespace:
+                filling.unknown(match.group(2), namespace)
             return match.group(0)
         if pictures is not None and match.group(3) is None:
             from .images import picture_of

@@ -13,7 +13,7 @@ from . import backends, config
 from .backends import BACKENDS, Backend, Chooser  # noqa: F401 (BACKENDS: the magic's choices)
 from .catalog import Catalog
 from .config import Settings
-from .errors import CfaiError, InputError, ModelRetired, PlanRequired
+from .errors import CfaiError, InputError, ModelRetired, PlanRequired, UnknownModel
 from .models import DEFAULT_CLOUDFLARE, LOCAL_MODEL
 from .state import ChatStore
 from .usage import Ledger
@@ -138,7 +138,14 @@ class Session:
             raise InputError("No model chosen, and this engine names its own",
                              hint="Give one with -m NAME or %cfai model NAME "
                                   "(%cfai models --refresh lists the engine's)")
-        return self.catalog.resolve(name, open=self.wire.ANY_MODEL)
+        try:
+            return self.catalog.resolve(name, open=self.wire.ANY_MODEL)
+        except UnknownModel as err:
+            if name != self.settings.default_model:
+                raise
+            raise UnknownModel(f"{err.message} (from CfaiMagics.default_model, used when a cell "
+                               "gives no -m)",
+                               hint=f"{err.hint}; set another with %cfai model NAME") from None
 
     def vet(self, model, client):
         """Just before sending: the backend's live model list (fetched once per backend), its

@@ -232,3 +232,59 @@ def test_help_names_the_magics_as_they_are_typed(ip):
     assert "::" not in line_help.stdout and "%%cfai model" not in line_help.stdout
     assert "\n%cfai model [name]\n    Show or set" in line_help.stdout
     assert "%%cfai [-m MODEL]" in cell_help.stdout and "cfai_cell" not in cell_help.stdout
+
+
+@pytest.mark.parametrize("setting, allowed", [
+    ("timeout = -5", "give seconds from 0.1 to 3600"),
+    ("timeout = float('nan')", "give seconds from 0.1 to 3600"),
+    ("max_retries = 1000", "give a whole number from 0 to 20"),
+    ("updates_per_second = 0", "give from 0.1 to 120 updates a second"),
+    ("value_budget = -1", "give 0 (half the model's context)"),
+    ("default_model = 'two words'", "is not a model id")])
+def test_a_bad_setting_is_refused_when_set(ip, fake, caplog, setting, allowed):
+    """It used to be accepted, then fail the next cell as 'Unexpected ... This is a bug'."""
+    name = setting.split()[0]
+    before = getattr(session(ip).settings, name)
+    with caplog.at_level("ERROR"):
+        out = run(ip, f"%config CfaiMagics.{setting}")
+    assert out.error is None and "Traceback" not in out.stdout
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith(f"CfaiMagics.{name} = ")
+    assert allowed in lines[0]
+    assert getattr(session(ip).settings, name) == before            # the old value stands
+    assert cfai(ip, "", "still fine").error is None
+
+
+def test_settings_refuse_out_of_range_values_in_python_too():
+    from traitlets import TraitError
+    from cfai_magic.config import Settings
+    with pytest.raises(TraitError, match="out of range"):
+        Settings(timeout=0)
+
+
+def test_an_unknown_default_model_says_where_it_came_from(ip, fake):
+    run(ip, "%config CfaiMagics.default_model = 'mistrl-7b'")
+    out = cfai(ip, "", "hi")
+    assert type(out.error).__name__ == "UnknownModel" and out.stdout.count("\n") == 1
+    assert "(from CfaiMagics.default_model, used when a cell gives no -m)" in out.stdout
+    assert "Did you mean" in out.stdout and "mistral" in out.stdout
+    assert "%cfai model NAME" in out.stdout
+    out = cfai(ip, "-m mistral", "hi")                    # a cell's own -m still works
+    assert out.error is None
+
+
+def test_quiet_mistakes_get_a_suggestion(ip, fake):
+    ip.user_ns["sales"] = 3
+    out = cfai(ip, "--once", "How big is {sale}? And {sales.nothing}? And {{sale}}.")
+    shown = out.final["data"]["text/plain"]
+    assert "{sale} is not a variable here, so it was sent as written (did you mean {sales}?)" \
+        in shown
+    assert "{sales.nothing}: sales has no such attribute or key" in shown
+    assert fake.last.body["prompt"] == "How big is {sale}? And {sales.nothing}? And {sale}."
+    out = cfai(ip, "--temprature 0.2", "hi")
+    assert str(out.error) == ("unrecognized arguments: --temprature 0.2. --temprature: did you "
+                              "mean --temperature?")
+    out = run(ip, "%cfai modle")
+    assert str(out.error).endswith("modle: did you mean model or models?")
+    out = cfai(ip, "-m gemma-3-12", "hi")
+    assert type(out.error).__name__ == "UnknownModel" and "Did you mean" in out.stdout

@@ -261,7 +261,8 @@ def test_cells_run_while_the_panel_streams_keep_their_turns(panel, ip, fake):
     """The panel streams slowly; two cells complete meanwhile; nothing is lost."""
     fake.enqueue(Reply.large(40, "drop ", drip=0.05))
     worker = panel.submit("long one")
-    wait_for(lambda: fake.requests and fake.last.body["messages"][-1]["content"] == "long one")
+    wait_for(lambda: any(r.kind == "run" and (r.body.get("messages") or [{}])[-1].get("content")
+                         == "long one" for r in list(fake.requests)))
     cfai(ip, "", "cell one")
     cfai(ip, "", "cell two")
     worker.join(10)
