@@ -160,7 +160,9 @@ def live_facts(item: dict) -> dict:
         for price in props.get("price") if isinstance(props.get("price"), list) else ():
             if isinstance(price, dict) and price.get("unit") == f"per M {unit} tokens" \
                     and price.get("currency", "USD") == "USD":
-                facts[field] = _float(price.get("price"))
+                value = _float(price.get("price"))
+                if value is not None:             # a price not believed is not known
+                    facts[field] = value
     for prop, field in (("function_calling", "tools"), ("reasoning", "reasoning"),
                         ("vision", "vision"), ("require_workers_paid", "paid"),
                         ("async_queue", "batch")):
@@ -172,15 +174,23 @@ def live_facts(item: dict) -> dict:
     return facts
 
 
+MAX_CONTEXT = 100_000_000      # tokens: a live number above this (or below 1) is not believed
+MAX_PRICE = 10_000.0           # dollars per million tokens
+
+
 def _int(value) -> int | None:
+    """A context size from the live list, or None when it is not a sane one."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if 1 <= number <= MAX_CONTEXT else None
 
 
 def _float(value) -> float | None:
+    """A price from the live list, or None (unknown) when it is not a sane one: never $nan."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if 0.0 <= number <= MAX_PRICE else None

@@ -182,14 +182,31 @@ class Timeout(TransportError):
     hint = "No answer in time; try again, or raise the timeout (%config CfaiMagics.timeout = 120)"
 
 
+class _Partial:
+    """A hint that depends on whether any text had arrived (known only once it ends)."""
+
+    def __init__(self, some: str, none: str):
+        self.some, self.none = some, none
+
+    def __get__(self, err, owner=None):
+        if err is None:
+            return self.some
+        given = err.__dict__.get("_hint")
+        if given is not None:
+            return given
+        return self.some if (err.partial or "").strip() else self.none
+
+    def __set__(self, err, value):
+        err.__dict__["_hint"] = value
+
+
 class StreamError(CfaiError):
-    hint = "The partial answer is shown above; run the cell again for a full one"
+    hint = _Partial("The partial answer is kept in the output; run the cell again for a full one",
+                    "Nothing had arrived; run the cell again")
 
     def __init__(self, message: str, *, partial: str = "", stalled: bool = False, **kw):
         self.partial = partial
         self.stalled = stalled            # nothing came within the read timeout
-        if not partial.strip() and "hint" not in kw:
-            kw["hint"] = "Nothing had arrived; run the cell again"
         super().__init__(message, **kw)
 
 
@@ -220,13 +237,12 @@ class Unexpected(CfaiError):
 
 
 class Interrupted(CfaiError):
-    hint = ("What had arrived is kept in the conversation, marked interrupted; run the cell "
-            "again to replace it")
+    hint = _Partial("What had arrived is kept in the conversation, marked interrupted; run the "
+                    "cell again to replace it",
+                    "Nothing had arrived; the conversation is as it was before the cell")
 
     def __init__(self, message: str = "Interrupted", *, partial: str = "", **kw):
         self.partial = partial
-        if not partial.strip() and "hint" not in kw:
-            kw["hint"] = "Nothing had arrived; the conversation is as it was before the cell"
         super().__init__(message, **kw)
 
 

@@ -71,4 +71,7 @@ def test_the_interrupt_hint_says_what_was_kept():
     assert "kept in the conversation" in Interrupted(partial="some").hint
     assert Interrupted(partial="").hint.startswith("Nothing had arrived")
     assert StreamError("cut", partial="").hint.startswith("Nothing had arrived")
-    assert "shown above" in StreamError("cut", partial="x").hint
+    assert "partial answer is kept" in StreamError("cut", partial="x").hint
+    late = StreamError("cut")                    # the partial text is known only at the end
+    late.partial = "some"
+    assert "partial answer is kept" in str(late)

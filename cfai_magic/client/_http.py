@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import threading
 import time
@@ -9,8 +10,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import (CfaiError, ConnectionFailed, RateLimited, Redirected, Timeout,
-                      from_response)
+from ..errors import (CfaiError, ConnectionFailed, RateLimited, Redirected, StreamError,
+                      Timeout, from_response)
+from ._sse import READ_ERRORS
+from ._wire import Adapter
 
 USER_AGENT = "cfai_magic/0.1 (+https://github.com/cfai-magic/cfai_magic)"
 
@@ -30,14 +33,40 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def error_from(response: requests.Response) -> CfaiError:
-    """The CfaiError for an HTTP error answer; reads and closes the body."""
+MAX_BODY = 32 * 1024 * 1024      # a whole (not streamed) answer larger than this is refused
+MAX_ERROR_BODY = 64 * 1024
+
+
+class TooLarge(StreamError):
+    """A body over its cap: not read further, nothing of it used."""
+
+
+def read_body(response: requests.Response, cap: int = MAX_BODY) -> bytes:
+    """The whole body, read in pieces up to ``cap`` bytes (then :class:`TooLarge`), so a huge
+    answer is refused after ``cap`` bytes instead of held whole in memory; then closed."""
+    parts, size = [], 0
     try:
-        body = response.json()
-    except ValueError:
-        body = response.text[:1000] or None
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > cap:
+                raise TooLarge(f"The answer is over {cap // (1024 * 1024)} MiB; it was not read "
+                               "further", hint="Ask for a shorter answer (--max-tokens)")
+            parts.append(chunk)
     finally:
         response.close()
+    return b"".join(parts)
+
+
+def error_from(response: requests.Response) -> CfaiError:
+    """The CfaiError for an HTTP error answer; reads (64 kB at most) and closes the body."""
+    try:
+        raw = read_body(response, MAX_ERROR_BODY)
+    except (TooLarge, *READ_ERRORS):
+        raw = b""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = raw[:1000].decode("utf-8", "replace") or None
     return from_response(response.status_code, body,
                          retry_after_seconds(response.headers.get("Retry-After")))
 
@@ -77,6 +106,8 @@ class Transport:
         self.max_retry_after = max_retry_after
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        for prefix in ("http://", "https://"):     # 1xx informational answers are skipped
+            self.session.mount(prefix, Adapter())
         self.attempts = 0   # requests sent by the last call(), retries included
         self.limiter = None
         self.rate_limit_retries = max_retries
@@ -86,9 +117,8 @@ class Transport:
         """Keep up to ``size`` connections per host (one per thread that sends at once)."""
         if size <= self.connections:
             return
-        from requests.adapters import HTTPAdapter
         for prefix in ("http://", "https://"):
-            self.session.mount(prefix, HTTPAdapter(pool_connections=size, pool_maxsize=size))
+            self.session.mount(prefix, Adapter(pool_connections=size, pool_maxsize=size))
         self.connections = size
 
     def send(self, method: str, url: str, *, headers=None, json=None, stream: bool = False,
@@ -101,7 +131,7 @@ class Transport:
         failure = None
         try:
             response = self.session.request(method, url, headers=headers, json=json,
-                                            stream=stream, auth=auth, allow_redirects=False,
+                                            stream=True, auth=auth, allow_redirects=False,
                                             timeout=(min(10.0, self.timeout), self.timeout))
         except requests.RequestException as exc:
             failure = transport_error(exc, url)

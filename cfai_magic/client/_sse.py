@@ -13,6 +13,8 @@ from ..errors import StreamError
 READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 BOM = b"\xef\xbb\xbf"
 DRAIN_SECONDS = 1.0      # after [DONE], how long to wait for the body's end
+MAX_EVENT = 4 * 1024 * 1024      # bytes in one event: more is not a token, it is a fault
+_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
 
 
 def stalled(exc: BaseException) -> bool:
@@ -43,6 +45,22 @@ def without_bom(chunks):
         yield head
 
 
+def capped(chunks, limit: int = MAX_EVENT):
+    """The chunks, or :class:`StreamError` once one event (bytes since the last blank line)
+    passes ``limit``: sseclient joins an event's pieces one by one, so a huge one would take
+    time growing with its square. Counted in one pass, a separator split across reads too."""
+    since, tail = 0, b""
+    for chunk in chunks:
+        seen = tail + chunk
+        end = max(seen.rfind(sep) + len(sep) if sep in seen else -1 for sep in _ENDS)
+        since = len(seen) - end if end >= 0 else since + len(chunk)
+        if since > limit:
+            raise StreamError(f"One event of the stream is over {limit // (1024 * 1024)} MiB; "
+                              "the answer was stopped there")
+        tail = seen[-3:]
+        yield chunk
+
+
 class Body:
     """The response body as the iterable of byte chunks (with ``close``) that SSEClient reads.
 
@@ -57,7 +75,7 @@ class Body:
 
     def __iter__(self) -> Iterator[bytes]:
         if self._chunks is None:
-            self._chunks = without_bom(self._read())
+            self._chunks = capped(without_bom(self._read()))
         return self._chunks
 
     def _read(self) -> Iterator[bytes]:
@@ -98,6 +116,9 @@ def events(source) -> Iterator[dict]:
     try:
         for event in client.events():
             data = event.data
+            if event.event == "error":
+                raise StreamError("The service reported an error mid-stream: "
+                                  f"{' '.join(data.split())[:200] or 'no reason given'}")
             if data.strip() == "[DONE]":
                 finish = getattr(source, "finish", None)
                 if finish is not None:

@@ -7,6 +7,7 @@ replayed as the same events, whatever the protocol.
 """
 from __future__ import annotations
 
+import json
 import threading
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from ..backends import Backend
 from ..catalog import Catalog, Model
 from ..errors import AuthError, CfaiError, InputError, StreamError, Timeout
 from . import _sse, protocols
-from ._http import Transport
+from ._http import Transport, read_body
 from .answer import Answer
 from .events import Reasoning, Text, ToolCall
 
@@ -272,8 +273,8 @@ class WorkersAI:
             except CfaiError as err:
                 raise self.scrub(err) from None
             try:
-                data = response.json()
-            except ValueError:
+                data = _json(response)
+            except StreamError:
                 return found
             found += self.protocol.model_names(data)
             if not self.protocol.more_pages(data):
@@ -288,11 +289,11 @@ class WorkersAI:
 
 def _json(response) -> dict:
     try:
-        obj = response.json()
-    except ValueError:
+        obj = json.loads(read_body(response))
+    except (ValueError, RecursionError):
         raise StreamError("The service answered with something that is not JSON") from None
-    finally:
-        response.close()
+    except _sse.READ_ERRORS as exc:
+        raise StreamError(f"The connection dropped mid-answer ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise StreamError("The service answered with JSON that is not an object")
     return obj

@@ -38,7 +38,7 @@ def test_a_kernel_of_the_server_has_cfai_without_load_ext(jupyter_server, fake_w
     _, reply = kernel.run("%load_ext cfai_magic")             # changes nothing, says nothing
     assert reply["content"]["status"] == "ok"
     messages, _ = kernel.run("%cfai chats")
-    assert stdout(messages) == "default: 1 turns\n"          # one session, not two
+    assert stdout(messages) == "default: 1 turn\n"          # one session, not two
 
 
 def test_the_opt_out_setting_removes_the_autoload(jupyter_server, fake_workers_ai):
