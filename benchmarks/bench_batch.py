@@ -7,6 +7,9 @@ measured in the same run.
 2. Pace: the limiter's achieved rate against its setting (target within 0.95-1.0).
 3. Scale: 10,000 rows with 5% answered 429 (Retry-After 0.05 s): rows lost (target 0), order
    kept, and this process's memory growth (the kernel's, when run in a notebook).
+4. Cassettes: 1,000 and 10,000 rows recorded into a cassette and replayed from it, each time a
+   ratio to the same rows with no cassette (target: each within 1.5); and one replay lookup at
+   10,000 entries, against computing its key alone (target: under 50 us).
 Usage: python benchmarks/bench_batch.py [--quick]
 """
 from __future__ import annotations
@@ -109,6 +112,49 @@ def scale(fake, session, rows: int, refused: float) -> None:
           f"(+{after - before:.0f} MB, {(after - before) * 1024 / rows:.2f} kB a row)")
 
 
+def cassettes(fake, rows: int, lookups: bool) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from cfai_magic.cassette import Cassette, match_key
+    fake.reset()
+    fake.default = lambda req: Reply(text=f"A:{req.input_text}")
+    fake.received = lambda request: None
+    items = [f"c{rows}-{i}" for i in range(rows)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "batch.json"
+        times = {}
+        for mode in (None, "record", "replay"):
+            session = Session()
+            if mode:
+                session.cassette = Cassette(path, mode)
+            started = time.perf_counter()
+            out = batch(session, items, concurrency=16)
+            times[mode] = time.perf_counter() - started
+            assert out == [f"A:Q {x}" for x in items], mode
+            session._drop_client()
+        print(f"cassettes: {rows:,} rows: no cassette {times[None]:.2f} s, recording "
+              f"{times['record']:.2f} s -> ratio {times['record'] / times[None]:.2f}, replaying "
+              f"{times['replay']:.2f} s -> ratio {times['replay'] / times[None]:.2f} "
+              "(target: each <= 1.5)")
+        if not lookups:
+            return
+        cassette = Cassette(path, "replay")
+        entries = cassette.entries()
+        asks = [(e["request"]["model"], e["request"]["body"]) for e in entries]
+        started = time.perf_counter()
+        for model, body in asks:
+            match_key(model, body)
+        keying = (time.perf_counter() - started) / len(asks)
+        started = time.perf_counter()
+        for model, body in asks:
+            assert cassette.find(model, body) is not None
+        finding = (time.perf_counter() - started) / len(asks)
+        print(f"cassettes: one replay lookup at {len(entries):,} entries: {finding * 1e6:.1f} us "
+              f"(target < 50 us), {finding / keying:.2f}x computing its key alone "
+              f"({keying * 1e6:.1f} us)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs (CI's smoke run)")
@@ -120,10 +166,13 @@ def main() -> None:
             concurrency(fake, session, 64, 0.2, 16)
             pace(fake, session, 30, 1200)
             scale(fake, session, 2000, 0.05)
+            cassettes(fake, 1000, lookups=True)
         else:
             concurrency(fake, session, 200, 0.5, 16)
             pace(fake, session, 120, 1200)
             scale(fake, session, 10_000, 0.05)
+            cassettes(fake, 1000, lookups=False)
+            cassettes(fake, 10_000, lookups=True)
 
 
 if __name__ == "__main__":
