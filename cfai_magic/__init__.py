@@ -23,6 +23,10 @@ def load_ipython_extension(ip):
     from .magics import CfaiMagics
     magics = CfaiMagics(shell=ip)
     ip.register_magics(magics)          # also lists it in ip.configurables, for %config
+    cassette = magics.session._cassette          # CFAI_CASSETTE: say once what it skipped
+    if cassette is not None and cassette.report():
+        from .safe import plain
+        print(plain(cassette.report()))
     completer = getattr(ip, "Completer", None)
     if completer is not None:
         completer.custom_matchers.append(_matcher(magics))

@@ -477,7 +477,10 @@ class CfaiMagics(Magics, Settings):
     def _cmd_cassette(self, args):
         if args.state == "off":
             self.session.cassette = None
-        say(f"Cassette: {self.session.cassette or 'off'}")
+        cassette = self.session.cassette
+        say(f"Cassette: {cassette or 'off'}")
+        if cassette is not None and cassette.report():
+            say(cassette.report())
 
     # completion -------------------------------------------------------------------------------
     def completions(self, text_until_cursor: str) -> tuple[str, list[str]] | None:

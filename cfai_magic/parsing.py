@@ -180,7 +180,8 @@ def _parse_json(text: str, namespace: dict, filling: Filling) -> list[dict]:
     except json.JSONDecodeError as err:
         raise InputError(f"The cell looks like a JSON list of messages but is not valid JSON: "
                          f"{err.msg} at line {err.lineno}, column {err.colno}",
-                         hint="Fix the JSON, or write the messages as role lines (user: ...)")
+                         hint="Fix the JSON, or write the messages as role lines (user: ...)"
+                         ) from None
     if not isinstance(data, list) or not data:
         raise InputError("A JSON cell must be a non-empty list of {role, content} objects")
     for i, item in enumerate(data, 1):

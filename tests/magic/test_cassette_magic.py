@@ -138,3 +138,22 @@ def test_a_bad_cassette_setting_leaves_the_magic_usable(ip, fake, tmp_path, monk
     assert not [r for r in fake.requests if r.kind == "run"]     # nothing went out instead
     run(ip, "%cfai cassette off")
     assert cfai(ip, "", "hello").error is None
+
+
+def test_a_damaged_cassette_from_the_environment_is_said_once(ip, fake, tmp_path, monkeypatch):
+    path = tmp_path / "env.json"
+    good = {"request": {"backend": "local", "model": "@local/gemma-3-270m",
+                        "body": {"messages": [{"role": "user", "content": "ok"}]}},
+            "response": {"chunks": ["fine"]}}
+    path.write_text(json.dumps({"cfai_cassette": 2, "generation": "g"}) + "\n" +
+                    json.dumps(good) + "\n" + '{"request": 1}\n')
+    monkeypatch.setenv("CFAI_CASSETTE", str(path))
+    monkeypatch.setenv("CFAI_CASSETTE_MODE", "replay")
+    run(ip, "%unload_ext cfai_magic")
+    loaded = run(ip, "%load_ext cfai_magic")
+    assert loaded.stdout == ("Skipped 1 damaged entry of env.json (line 3: request: input "
+                             "should be a valid dictionary or instance of Request (and 1 more)); "
+                             "the others "
+                             "replay.\n")
+    assert "Skipped 1 damaged entry" in run(ip, "%cfai cassette").stdout
+    run(ip, "%cfai cassette off")
