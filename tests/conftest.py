@@ -53,3 +53,13 @@ def shell():
     ip.rl_next_input = None
     for section in ("CfaiMagics", "Settings"):        # %config persists in the shell's config
         ip.config.pop(section, None)
+
+
+@pytest.fixture
+def interruptible():
+    """SIGINT raises KeyboardInterrupt here, however pytest was started (a shell starts a
+    background job with SIGINT ignored, and then Python never installs its handler)."""
+    import signal
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -84,7 +84,7 @@ def test_answers_map_back_by_reference_whatever_their_order(session):
     assert "left this row out" in run.errors[1]
 
 
-def test_an_interrupt_while_polling_then_the_same_call_polls_again(session, fake):
+def test_an_interrupt_while_polling_then_the_same_call_polls_again(session, fake, interruptible):
     fake.queue_polls = 10_000                  # never done, until we say so
     polled = threading.Event()
     original = fake._queued
@@ -97,8 +97,10 @@ def test_an_interrupt_while_polling_then_the_same_call_polls_again(session, fake
     fake._queued = watch
 
     def interrupt():
-        if polled.wait(10):
+        if polled.wait(120):
             _thread.interrupt_main()
+        else:                                  # never polled: end the batch, fail below
+            fake.queue_polls = 0
     threading.Thread(target=interrupt, daemon=True).start()
     out = run_map(session, ["a", "b"])
     assert out == [None, None] and cfai_magic.batch.last.interrupted

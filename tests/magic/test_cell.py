@@ -246,7 +246,7 @@ def test_stream_error_keeps_partial_answer_and_history(ip, fake):
     assert [m["content"] for m in fake.last.body["messages"]] == ["first", "Echo: first", "third"]
 
 
-def test_interrupt_keeps_partial_and_history(ip, fake, monkeypatch):
+def test_interrupt_keeps_partial_and_history(ip, fake, monkeypatch, interruptible):
     """Interrupted after the sixth chunk is shown: on an event, not a timer (a timer failed 1
     run in 4 on a busy machine, landing before the stream began)."""
     import os
