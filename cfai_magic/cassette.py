@@ -13,7 +13,6 @@ recordings in order; once those are used up, the last one again (so re-running a
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 from .catalog import SEED
 from .client.events import Done, Reasoning, Text, ToolCall, Usage
 from .errors import CassetteMiss, InputError
-from .journal import Damaged, Journal
+from .journal import Damaged, Journal, why
 
 MODES = ("record", "replay", "auto")
 FORMAT_VERSION = 2          # a JSON Lines journal; version 1 (one JSON document) still reads
@@ -52,12 +51,6 @@ def first_words(body: dict, n: int = 8) -> str:
 
 def _key_of(entry: dict) -> str:
     return match_key(entry["request"]["model"], entry["request"]["body"])
-
-
-def _why(err: OSError) -> str:
-    if err.errno == errno.ELOOP:
-        return "it is a symbolic link (refused, so a planted link cannot redirect recordings)"
-    return err.strerror or str(err)
 
 
 def entries(path) -> list[dict]:
@@ -92,7 +85,7 @@ class Cassette:
             elif self.path.is_file():
                 self._load()
         except OSError as err:
-            raise InputError(f"Cannot use {self.path} as a cassette: {_why(err)}",
+            raise InputError(f"Cannot use {self.path} as a cassette: {why(err)}",
                              hint="Choose a plain file you can read and write") from None
 
     def _check_writable(self) -> None:
@@ -107,16 +100,7 @@ class Cassette:
                              hint="Give a file name, e.g. cassettes/demo.json")
 
     def _load(self) -> None:
-        with self.path.open("rb") as f:
-            first = f.readline(4096)
-        try:
-            head = json.loads(first)
-        except (ValueError, RecursionError):
-            head = None                      # an indented version 1 document starts with "{"
-        if not (isinstance(head, dict) and head.get("cfai_cassette") == FORMAT_VERSION) and \
-                self._load_legacy():
-            pass
-        else:
+        if self._is_journal() or not self._load_legacy():
             self._sync()
         if self.problems and not self.interactions:
             raise InputError(f"{self.path} is not a cfai cassette: nothing in it can be replayed"
@@ -230,7 +214,7 @@ class Cassette:
                 self._journal.append(entry, on_read=self._sync)
             except OSError as err:        # the answer stands; the note says what was not kept
                 answer.notes.append(f"Not recorded: cannot write {self.path.name} "
-                                    f"({_why(err)}).")
+                                    f"({why(err)}).")
                 return
             self._mine.append(entry)
             self._take([(0, entry)], [])
@@ -239,18 +223,21 @@ class Cassette:
     def _upgrade(self) -> None:
         """Rewrite a version 1 cassette as a journal (once, before its first new answer; a
         kernel that finds another one did it first just reads the journal)."""
-        self._journal.convert(lambda: self._legacy_still(), self.interactions)
+        self._journal.convert(lambda: not self._is_journal(), self.interactions)
         self._legacy = False
         self.interactions, self._index, self._used = [], {}, set()
         self._sync()
 
-    def _legacy_still(self) -> bool:
+    def _is_journal(self) -> bool:
+        """Whether the file starts with a version 2 header (an indented version 1 document
+        starts with a lone "{")."""
         with self.path.open("rb") as f:
             first = f.readline(4096)
         try:
-            return json.loads(first).get("cfai_cassette") != FORMAT_VERSION
-        except (ValueError, RecursionError, AttributeError):
-            return True
+            head = json.loads(first)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(head, dict) and head.get("cfai_cassette") == FORMAT_VERSION
 
     def entries(self) -> list[dict]:
         with self._lock:

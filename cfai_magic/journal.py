@@ -12,6 +12,7 @@ file under a new one, and a writer that sees the generation change knows its lin
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -189,6 +190,13 @@ class Journal:
         self.close()
         self._offset = self._lines = 0
         self.generation = None
+
+
+def why(err: OSError) -> str:
+    """An OSError in the words of a one-line message (a refused link said as such)."""
+    if err.errno == errno.ELOOP:
+        return "it is a symbolic link (refused, so a planted link cannot redirect recordings)"
+    return err.strerror or str(err)
 
 
 def _line(item) -> bytes:

@@ -15,7 +15,7 @@ import os
 import threading
 
 from ..errors import InputError
-from ..journal import Journal
+from ..journal import Journal, why
 
 
 def key(model: str, request: dict) -> str:
@@ -52,8 +52,7 @@ class Answers:
                 journal = Journal(path, write=True)
                 self._take(*journal.read())
             except OSError as err:
-                from ..cassette import _why
-                raise InputError(f"Cannot use {path} as the batch cache ({_why(err)})",
+                raise InputError(f"Cannot use {path} as the batch cache ({why(err)})",
                                  hint="Give cache= a path you can write") from None
             self._journal, self._path = journal, path
             if not self.problems:
@@ -92,9 +91,8 @@ class Answers:
             try:
                 self._journal.append({"key": k, **value}, on_read=self._others)
             except OSError as err:
-                from ..cassette import _why
                 self.failure = (f"Cannot write the batch cache {os.path.basename(self._path)} "
-                                f"({_why(err)}): answers from here on are kept in this kernel "
+                                f"({why(err)}): answers from here on are kept in this kernel "
                                 "only")
 
     def _others(self, items, damaged, restarted) -> None:
