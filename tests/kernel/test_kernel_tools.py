@@ -26,6 +26,7 @@ def divide(a: float, b: float) -> float:
 
 def slow(seconds: float) -> str:
     """Takes its time."""
+    print("slow: started", flush=True)
     time.sleep(seconds)
     return "done"
 '''
@@ -120,9 +121,8 @@ def test_an_interrupt_in_the_middle_of_a_call(k, fake_workers_ai):
     fake_workers_ai.enqueue(Reply(tool_calls=[{"name": "slow", "arguments": {"seconds": 60}}]))
     msg_id = k.send(f"%%cfai -m {GLM} --tools slow\nTake your time")
 
-    def interrupt_when_calling(msg):
-        if msg["msg_type"] == "display_data" and fake_workers_ai.requests and \
-                fake_workers_ai.last.kind == "run":
+    def interrupt_when_calling(msg):              # the call says it has begun
+        if msg["msg_type"] == "stream" and "slow: started" in msg["content"]["text"]:
             k.km.interrupt_kernel()
     messages, reply = k.collect(msg_id, timeout=30, on_message=interrupt_when_calling)
     assert reply["content"]["ename"] == "Interrupted"
