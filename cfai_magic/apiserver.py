@@ -147,6 +147,12 @@ class Request:
     headers: dict = field(default_factory=dict)
     time: float = field(default_factory=time.time)
     disconnected: bool = False    # the client went away before the answer was complete
+    finished: bool = False        # the server is done with it (answered, refused or left)
+
+    @property
+    def cut_short(self) -> bool:
+        """The answer was not sent in full: still going, or the client left first."""
+        return not self.finished or self.disconnected
 
     @property
     def stream(self) -> bool:
@@ -218,7 +224,7 @@ def page_of(items: list[dict], query: dict) -> tuple[list[dict], dict]:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True      # else a reused connection stalls ~40 ms a request
-    server: "ApiServer"
+    server: ApiServer
 
     def log_message(self, format, *args):   # keep test output quiet
         pass
@@ -249,6 +255,7 @@ class Handler(BaseHTTPRequestHandler):
         found = parse_path(self.path)
         openai_shape = found is not None and found[0] in ("chat", "models")   # both roots
         self._body_read = method != "POST"
+        req = None
         try:
             if not self.server.host_allowed(self.headers.get("Host", "")):
                 raise ApiError(403, 10000, "Host not allowed: this server answers its own "
@@ -296,6 +303,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(err.status, body, headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            if req is not None:
+                req.finished = True
 
     def _credential(self) -> str:
         """Whether the request carries our token ("ours"), another one, or none."""
@@ -475,7 +485,7 @@ class ApiServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}{GATEWAY_ROOT}"
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"{type(self.app).__name__}-server", daemon=True)
         self._thread.start()

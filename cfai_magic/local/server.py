@@ -33,11 +33,13 @@ class FairQueue:
         self._lock = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._busy = False
+        self.arrived = 0                # requests that have asked for a turn
 
     def enter(self, gone=lambda: False) -> bool:
         """Wait for our turn; False if ``gone()`` says the client left first."""
         ticket = threading.Event()
         with self._lock:
+            self.arrived += 1
             if not self._busy:
                 self._busy = True
                 return True

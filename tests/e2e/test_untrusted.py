@@ -116,7 +116,7 @@ def test_payloads_are_inert_everywhere(page, lab, fake, artifacts):
         open_notebook(page, lab, name)
         for i in range(8):
             run_cell(page, i)
-            wait_until(lambda: executed(page, i), timeout=30)
+            wait_until(lambda i=i: executed(page, i), timeout=30)
         out = cell(page, 1).locator(".jp-OutputArea-output").last
         wait_until(lambda: "✓" in out.inner_text())
         markdown_renders(out)

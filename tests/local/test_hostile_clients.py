@@ -11,6 +11,8 @@ import time
 import pytest
 import requests
 
+from cfai_magic.testing import wait_for
+
 TOKEN = "hostile-test-token-1234567890"
 IDLE = 3.0                      # the server's connection timeout in this test
 
@@ -18,16 +20,6 @@ IDLE = 3.0                      # the server's connection timeout in this test
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def wait_for(condition, timeout=60.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -121,7 +113,7 @@ def test_idle_connections_neither_block_nor_linger(served):
         sock.settimeout(0.01)
         try:
             return sock.recv(1) == b""
-        except socket.timeout:
+        except TimeoutError:
             return False
         except OSError:
             return True

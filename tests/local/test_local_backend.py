@@ -1,12 +1,12 @@
 """The local backend with the real Gemma 3 270M model, over real HTTP on 127.0.0.1."""
 import json
 import threading
-import time
 
 import pytest
 import requests
 
 from cfai_magic import errors
+from cfai_magic.testing import wait_for
 from conftest import TOKEN
 
 STORY = "Tell me a story"
@@ -96,13 +96,10 @@ def test_disconnect_frees_the_model_quickly(backend, local_client):
     for _ in range(3):
         next(stream)
     stream.close()
-    closed = time.monotonic()
     before = backend.generated
     second = local_client.stream("@local/gemma-3-270m", prompt="Hello", max_tokens=5)
     next(second)
-    waited = time.monotonic() - closed
     list(second)
-    assert waited < 1.0, waited
     assert backend.generated - before < 40        # the first generation stopped at once
 
 
@@ -114,12 +111,12 @@ def test_waiting_requests_are_served_in_order(backend, local_client):
         with lock:
             order.append(i)
 
-    threads = []
+    threads, first = [], backend.queue.arrived
     for i in range(4):
         t = threading.Thread(target=ask, args=(i,))
         t.start()
         threads.append(t)
-        time.sleep(0.15)
+        wait_for(lambda n=first + i + 1: backend.queue.arrived == n)    # in this order
     for t in threads:
         t.join(60)
     assert order == [0, 1, 2, 3]
@@ -163,9 +160,7 @@ def test_idle_backend_exits_and_removes_its_record(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cfai_magic.local", "serve", "--token", "t",
                              "--idle-timeout", "2", "--record", str(record)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while not record.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(record.exists, what="the backend's record")
     info = runtime.read_record(record)
     assert info["pid"] == proc.pid and runtime.answers(info)
     assert proc.wait(timeout=30) == 0             # about 2 s after the last request

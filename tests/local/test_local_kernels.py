@@ -5,9 +5,9 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "kernel"))
-from kernelkit import Kernel, displays, stdout  # noqa: E402
+from kernelkit import Kernel, displays, stdout
 
-from cfai_magic.local import runtime  # noqa: E402
+from cfai_magic.local import runtime
 
 
 def serve_processes():

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "kernel"))
-from kernelkit import Kernel, displays  # noqa: E402
+from kernelkit import Kernel, displays
 
-from conftest import TOKEN  # noqa: E402
+from conftest import TOKEN
 
 openai = pytest.importorskip("openai")
 ASK = [{"role": "user", "content": "What is a cow?"}]

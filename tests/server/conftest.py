@@ -9,7 +9,7 @@ import pytest
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "kernel"))
-from kernelkit import Kernel  # noqa: E402
+from kernelkit import Kernel
 
 TOKEN = "server-test-token"
 

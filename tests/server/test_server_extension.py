@@ -4,11 +4,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from cfai_magic.local import runtime
+from cfai_magic.testing import wait_for
 from kernelkit import displays, stdout
 
 
@@ -84,10 +84,7 @@ def test_the_server_owns_its_local_backend(jupyter_server):
     with open(f"/proc/{backend['pid']}/cmdline", "rb") as f:
         assert info["token"].encode() not in f.read()
     server.stop()                                   # the server goes, and so does the backend
-    deadline = time.monotonic() + 15
-    while runtime.pid_alive(backend["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not runtime.pid_alive(backend["pid"])
+    wait_for(lambda: not runtime.pid_alive(backend["pid"]), what="the backend to end")
     assert not record.exists()
     assert os.environ.get("CFAI_LOCAL_RECORD") is None       # the test process untouched
 
