@@ -89,7 +89,7 @@ def main(argv=None):
     r_first, r_rate = med(raw_runs, 0), med(raw_runs, 1)
     print(f"model load: server process {server_load:.2f} s, raw Llama {raw_load:.2f} s "
           f"({threads} threads)")
-    print(f"{'median of %d runs, %d tokens' % (args.runs, args.tokens):34} {'server':>10} "
+    print(f"{f'median of {args.runs} runs, {args.tokens} tokens':34} {'server':>10} "
           f"{'raw':>10}")
     print(f"{'time to first token (ms)':34} {s_first * 1e3:10.1f} {r_first * 1e3:10.1f}   "
           f"{(s_first - r_first) * 1e3:+.1f} ms (target <= +20)")

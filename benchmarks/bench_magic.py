@@ -29,9 +29,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "kernel"))
-from kernelkit import Kernel, displays  # noqa: E402
+from kernelkit import Kernel, displays
 
-from cfai_magic.testing import FakeWorkersAI, Reply  # noqa: E402
+from cfai_magic.testing import FakeWorkersAI, Reply
 
 
 def kernel_value(kernel, code):

@@ -22,9 +22,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "kernel"))
-from kernelkit import Kernel  # noqa: E402
+from kernelkit import Kernel
 
-from cfai_magic.testing import FakeWorkersAI, Reply  # noqa: E402
+from cfai_magic.testing import FakeWorkersAI, Reply
 
 INT8, GLM = "@cf/meta/llama-2-7b-chat-int8", "@cf/zai-org/glm-4.7-flash"
 NESTED = "[" * 50_000 + "]" * 50_000

@@ -160,7 +160,7 @@ class Cassette:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r}, {len(self.interactions)} answers)"
 
     @classmethod
-    def from_env(cls) -> "Cassette | None":
+    def from_env(cls) -> Cassette | None:
         path = os.environ.get("CFAI_CASSETTE")
         return cls(path, os.environ.get("CFAI_CASSETTE_MODE", "auto")) if path else None
 

@@ -8,7 +8,7 @@ import threading
 from dataclasses import replace
 
 from .errors import CfaiError, InputError, LimitExceeded, UnknownModel
-from .models import (ALIASES, BUILT_IN, DEFAULT_CLOUDFLARE, LOCAL, LOCAL_MODEL,  # noqa: F401
+from .models import (ALIASES, BUILT_IN, DEFAULT_CLOUDFLARE, LOCAL, LOCAL_MODEL,
                      UNKNOWN_CONTEXT, Model)
 from .models import SEED as _SEED
 
@@ -112,7 +112,8 @@ class Catalog:
             if model.sequence_tokens and max_tokens > model.sequence_tokens:
                 raise LimitExceeded(
                     f"max_tokens {max_tokens} is over the {model.sequence_tokens}-token sequence "
-                    f"limit of {model.id}", hint=f"Use --max-tokens {model.sequence_tokens} or less")
+                    f"limit of {model.id}",
+                    hint=f"Use --max-tokens {model.sequence_tokens} or less")
         if model.context_tokens:
             used = estimate_messages(messages) if messages else estimate_tokens(prompt or "")
             room = model.context_tokens - (max_tokens or model.default_max_tokens)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 
 def find_notebooks(given: str | None) -> Path:
-    for candidate in ([Path(given)] if given else
-                      [Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]):
+    here = Path(__file__).resolve().parents[1] / "notebooks"
+    for candidate in [Path(given)] if given else [Path.cwd() / "notebooks", here]:
         if (candidate / "01-quickstart.ipynb").exists():
             return candidate
     raise SystemExit("cfai-demo: no notebooks/01-quickstart.ipynb here; run it from a clone of "

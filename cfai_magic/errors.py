@@ -37,7 +37,8 @@ __all__ = [
     "AuthError", "Redirected", "ModelNotFound", "ModelRetired", "PlanRequired",
     "LicenseRequired", "AccountNotFound", "InvalidRequest", "RequestTimeout",
     "RateLimited", "QuotaExceeded", "ServerError", "TransportError", "ConnectionFailed",
-    "Timeout", "StreamError", "EmptyAnswer", "StepLimit", "Unexpected", "Interrupted", "CassetteMiss", "from_response",
+    "Timeout", "StreamError", "EmptyAnswer", "StepLimit", "Unexpected", "Interrupted",
+    "CassetteMiss", "from_response",
 ]
 
 
@@ -97,7 +98,7 @@ class Redirected(APIError):
             "(%cfai backend URL)")
 
     @classmethod
-    def to(cls, status: int, location: str | None) -> "Redirected":
+    def to(cls, status: int, location: str | None) -> Redirected:
         where = (location or "").strip()[:160] or "another address (not said)"
         return cls(f"The server answered {status}, asking to send the request to {where}; "
                    "nothing was sent there", status=status)
@@ -218,7 +219,7 @@ class StepLimit(CfaiError):
     hint = "Raise --max-steps (max_steps=), or ask so that fewer calls are needed"
 
     @classmethod
-    def after(cls, steps: int) -> "StepLimit":
+    def after(cls, steps: int) -> StepLimit:
         return cls(f"The model kept calling tools: {steps} rounds of calls and no answer, so "
                    "the loop stopped")
 
@@ -228,7 +229,7 @@ class Unexpected(CfaiError):
             "print(_cfai_answer.error.details) (please report them with the cell)")
 
     @classmethod
-    def wrap(cls, exc: BaseException) -> "Unexpected":
+    def wrap(cls, exc: BaseException) -> Unexpected:
         import traceback
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         err = cls(f"Unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))

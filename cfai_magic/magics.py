@@ -510,7 +510,7 @@ def _shown(path) -> str:
 def _line_help() -> str:
     choices = LINE_PARSER._subparsers._group_actions[0].choices
     parts = [CfaiMagics.cfai_line.__doc__, ""]
-    for name, p in choices.items():
+    for _name, p in choices.items():
         parts.append(f"  {_usage(p)}\n      {p.description}")
     return "\n".join(parts)
 

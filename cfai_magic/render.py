@@ -6,8 +6,9 @@ then one final update with the whole answer and a compact footer; the final outp
 as ``text/html`` made by the one door (safe.py: Markdown rendered, raw HTML shown as text, the
 result sanitized) and ``text/plain`` without control characters, never as raw Markdown
 (JupyterLab renders a running session's Markdown outputs unsanitized). Print mode (terminal
-IPython): chunks are printed as they come. Final mode (batch runs: tools such as nbval that ignore display
-updates): nothing until the answer is complete, then the same final output as rich mode.
+IPython): chunks are printed as they come. Final mode (batch runs: tools such as nbval that
+ignore display updates): nothing until the answer is complete, then the same final output as
+rich mode.
 """
 from __future__ import annotations
 

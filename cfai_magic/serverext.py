@@ -29,7 +29,7 @@ AUTOLOAD_ARG = "--ext=cfai_magic.autoload"
 
 
 class StatusHandler(APIHandler):
-    def initialize(self, extension: "CfaiExtension"):
+    def initialize(self, extension: CfaiExtension):
         self.extension = extension
 
     @web.authenticated

@@ -4,7 +4,7 @@ a file written by a newer version still reads."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 
 @cache
@@ -14,7 +14,7 @@ def _models():
     class Open(BaseModel):
         model_config = ConfigDict(extra="allow")
 
-    Number = Optional[Union[StrictInt, StrictFloat]]
+    Number = StrictInt | StrictFloat | None
 
     class Usage(Open):
         prompt_tokens: Number = None
@@ -24,20 +24,20 @@ def _models():
     class Call(Open):
         name: StrictStr
         arguments: dict[str, Any]
-        id: Optional[StrictStr] = None
+        id: StrictStr | None = None
 
     class Request(Open):
-        backend: Optional[StrictStr] = None
+        backend: StrictStr | None = None
         model: StrictStr
         body: dict[str, Any]
 
     class Response(Open):
         chunks: list[StrictStr]
-        reasoning: Optional[list[StrictStr]] = None
-        tool_calls: Optional[list[Call]] = None
-        usage: Optional[Usage] = None
-        finish_reason: Optional[StrictStr] = None
-        served_by: Optional[StrictStr] = None
+        reasoning: list[StrictStr] | None = None
+        tool_calls: list[Call] | None = None
+        usage: Usage | None = None
+        finish_reason: StrictStr | None = None
+        served_by: StrictStr | None = None
 
     class Entry(Open):
         request: Request
@@ -45,27 +45,27 @@ def _models():
 
     class Kept(Open):
         key: StrictStr
-        text: Optional[StrictStr] = None
-        usage: Optional[Usage] = None
-        request_id: Optional[StrictStr] = None
+        text: StrictStr | None = None
+        usage: Usage | None = None
+        request_id: StrictStr | None = None
 
     class Message(Open):
         role: Literal["system", "user", "assistant", "tool"]
-        content: Optional[Union[StrictStr, list[dict[str, Any]]]] = None
+        content: StrictStr | list[dict[str, Any]] | None = None
 
     class Turn(Open):
         messages: list[Message]
         answer: StrictStr
         model: StrictStr = ""
-        cell_id: Optional[StrictStr] = None
-        time: Union[StrictInt, StrictFloat] = 0
+        cell_id: StrictStr | None = None
+        time: StrictInt | StrictFloat = 0
         reasoning: StrictStr = ""
         steps: list[Message] = []
         interrupted: bool = False
 
     class Chat(Open):
-        system: Optional[StrictStr] = None
-        affinity: Optional[StrictStr] = None
+        system: StrictStr | None = None
+        affinity: StrictStr | None = None
         turns: list[Turn] = []
 
     class Chats(Open):

@@ -51,7 +51,7 @@ class Turn:
 @dataclass
 class Plan:
     """What one turn will send, decided before sending; applied by ``commit``."""
-    conversation: "Conversation"
+    conversation: Conversation
     base: list[Turn]              # the turns this one follows (after any rewind)
     new_messages: list[dict]
     system: str | None

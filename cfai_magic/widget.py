@@ -125,7 +125,7 @@ class PanelSink:
     """Where turn.execute streams a panel's answer: the last message, throttled. It reads the
     text from the Answer; the Meter only counts and paces."""
 
-    def __init__(self, panel: "ChatPanel", message: Message, model: str, rate: float):
+    def __init__(self, panel: ChatPanel, message: Message, model: str, rate: float):
         self.panel, self.message, self.model = panel, message, model
         self.meter = Meter(rate)
         self.answer = None
@@ -201,7 +201,7 @@ class ChatPanel(w.VBox):
         self._pending: list = []          # widgets of the turn being asked
         self._refreshing = False
         self.add_class("cfai-panel")
-        self.session.lab               # start ipylab's bridge early, so it is ready when needed
+        _ = self.session.lab           # start ipylab's bridge early, so it is ready when needed
         self._build()
         self._unsubscribe = self.session.store.subscribe(self._on_store_change)
         self.session.settings.observe(self._on_default_model, "default_model")
@@ -220,8 +220,9 @@ class ChatPanel(w.VBox):
         self.model.observe(self._on_model_pick, "value")
         self.limits = labelled(w.HTML(), "cfai-limits")
         self._show_limits()
-        self.system = labelled(w.Textarea(description="System", placeholder="optional system prompt",
-                                          rows=2, **wide), "cfai-system")
+        self.system = labelled(w.Textarea(description="System", rows=2,
+                                          placeholder="optional system prompt", **wide),
+                               "cfai-system")
         narrow = dict(style={"description_width": "90px"}, layout=w.Layout(width="228px"))
         self.max_tokens = labelled(w.BoundedIntText(description="Max tokens", value=256, min=1,
                                                     max=100_000, **narrow), "cfai-max-tokens")
@@ -241,8 +242,8 @@ class ChatPanel(w.VBox):
         self.message.on_msg(self._on_text_msg)
         self.upload = labelled(w.FileUpload(accept="image/*", multiple=True,
                                             description="Image"), "cfai-upload")
-        self.send = labelled(w.Button(description="Send", button_style="primary", icon="paper-plane"),
-                             "cfai-send")
+        self.send = labelled(w.Button(description="Send", button_style="primary",
+                                      icon="paper-plane"), "cfai-send")
         self.send.on_click(lambda _: self.submit())
         self.stop = labelled(w.Button(description="Stop", icon="stop", disabled=True), "cfai-stop")
         self.stop.on_click(lambda _: self.stop_answer())

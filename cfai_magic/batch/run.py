@@ -75,7 +75,7 @@ class Run:
         self._running = 0
         self._open: set = set()                # answers being received (aborted on Stop)
 
-    def start(self) -> "Run":
+    def start(self) -> Run:
         if not self.jobs:
             self.finished.set()
             return self

@@ -27,7 +27,7 @@ class Schema:
         self._validator = jsonschema.validators.validator_for(schema)(schema)
 
     @classmethod
-    def any(cls) -> "Schema":
+    def any(cls) -> Schema:
         """Any JSON object (JSON mode without a schema: ``-f json``)."""
         shape = cls({"type": "object"})
         shape.free = True

@@ -136,7 +136,7 @@ class Answer:
             return piece
         raise StopIteration
 
-    def consume(self) -> "Answer":
+    def consume(self) -> Answer:
         """Read to the end (raises what the stream raises)."""
         for _ in self.events():
             pass

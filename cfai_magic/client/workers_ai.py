@@ -182,7 +182,7 @@ class WorkersAI:
         if self.cassette is not None and not answer.replayed and not answer.cancel.is_set():
             self.cassette.record(answer)
 
-    def _forwarded(self) -> "WorkersAI":
+    def _forwarded(self) -> WorkersAI:
         if self._forward is None:
             t = self.transport
             self._forward = WorkersAI(backend=self.cassette.forward(), timeout=t.timeout,
@@ -269,7 +269,7 @@ class WorkersAI:
             url = self.protocol.models_url(self.base_url, self.backend.account_id, page)
             try:
                 response = self.transport.call(
-                    lambda: self.transport.send("GET", url, auth=self._auth))
+                    lambda url=url: self.transport.send("GET", url, auth=self._auth))
             except CfaiError as err:
                 raise self.scrub(err) from None
             try:

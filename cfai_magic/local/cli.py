@@ -83,7 +83,8 @@ def main(argv=None) -> int:
     p.add_argument("--token", help="require this bearer token (default: CFAI_LOCAL_TOKEN, else "
                                    "accept any); on the command line every local user sees it, "
                                    "so prefer the environment variable")
-    p.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds")
+    p.add_argument("--idle-timeout", type=float, default=0,
+                   help="exit after this many idle seconds")
     p.add_argument("--record", help="write the URL and token to this file (for kernels to share)")
     p.add_argument("--connection-timeout", type=float, default=15.0,
                    help="close a connection idle (or sending this slowly) for this many seconds")

@@ -105,7 +105,7 @@ class Reply:
         return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
 
     @classmethod
-    def large(cls, n_chunks: int, piece: str = "token ", **kw) -> "Reply":
+    def large(cls, n_chunks: int, piece: str = "token ", **kw) -> Reply:
         """A very large answer of ``n_chunks`` chunks."""
         return cls(chunks=[piece] * n_chunks, **kw)
 
@@ -150,14 +150,14 @@ class FakeWorkersAI:
         self._server.extra_headers["X-Cfai-Backend"] = "fake"
 
     # life cycle
-    def start(self) -> "FakeWorkersAI":
+    def start(self) -> FakeWorkersAI:
         self._server.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> "FakeWorkersAI":
+    def __enter__(self) -> FakeWorkersAI:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -412,7 +412,8 @@ class FakeWorkersAI:
                 deltas.append({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
                                                "function": {"name": call["name"],
                                                             "arguments": args[:half]}}]})
-                deltas.append({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]})
+                deltas.append({"tool_calls": [{"index": i,
+                                               "function": {"arguments": args[half:]}}]})
             objs = [completion_chunk(model, d, usage=so_far(i + 1)) for i, d in enumerate(deltas)]
             objs.append(completion_chunk(model, {}, finish=reply.finish,
                                          usage=so_far(len(deltas))))

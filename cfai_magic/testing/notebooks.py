@@ -61,7 +61,8 @@ def execute(notebook, mode: str = "replay", cassette=None, timeout: int = 300):
     nb = nbformat.read(notebook, as_version=4)
     with patched_environ(notebook_env(notebook, mode, cassette)):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       record_timing=False, resources={"metadata": {"path": str(notebook.parent)}}).execute()
+                       record_timing=False,
+                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
     return nb
 
 
