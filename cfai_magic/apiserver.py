@@ -19,6 +19,7 @@ import select
 import socket
 import threading
 import time
+from typing import Any
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -66,7 +67,8 @@ def completion(model: str, text: str = "", *, reasoning: str = "", tool_calls=No
     if kind == "text_completion":
         choice = {"index": 0, "text": text, "finish_reason": finish}
     else:
-        message = {"role": "assistant", "content": text if text or not tool_calls else None}
+        message: dict[str, Any] = {"role": "assistant",
+                                   "content": text if text or not tool_calls else None}
         if reasoning:
             message["reasoning_content"] = reasoning
         if tool_calls:
@@ -75,8 +77,8 @@ def completion(model: str, text: str = "", *, reasoning: str = "", tool_calls=No
                  "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
                 for i, c in enumerate(tool_calls)]
         choice = {"index": 0, "message": message, "finish_reason": finish}
-    out = {"id": "chatcmpl-cfai", "object": kind, "created": int(time.time()), "model": model,
-           "choices": [choice]}
+    out: dict[str, Any] = {"id": "chatcmpl-cfai", "object": kind, "created": int(time.time()),
+                           "model": model, "choices": [choice]}
     if usage:
         out["usage"] = usage
     return out
@@ -86,6 +88,7 @@ def completion_chunk(model: str, delta: dict | None = None, *, finish: str | Non
                      usage: dict | None = None, text: str | None = None) -> dict:
     """One streamed OpenAI event; ``delta=None`` and ``text=None`` is the last, usage-only
     one (``choices: []``); ``text`` makes a ``text_completion`` chunk."""
+    out: dict[str, Any]
     if text is not None:
         out = {"object": "text_completion",
                "choices": [{"index": 0, "text": text, "finish_reason": finish}]}
@@ -102,7 +105,7 @@ def completion_chunk(model: str, delta: dict | None = None, *, finish: str | Non
 def search_item(model, description: str | None = None) -> dict:
     """A models/search item for ``model`` (a catalog Model), its facts as the service gives
     them: a list of ``{property_id, value}`` with string values, prices as a list."""
-    props = []
+    props: list[tuple[str, Any]] = []
     if model.context_tokens:
         props.append(("context_window", str(model.context_tokens)))
     prices = [{"unit": f"per M {unit} tokens", "price": price, "currency": "USD"}
@@ -346,7 +349,8 @@ class Handler(BaseHTTPRequestHandler):
         return data
 
     def _read_chunked(self, limit: int) -> bytes:
-        parts, size = [], 0
+        parts: list[bytes] = []
+        size = 0
         while True:
             line = self.rfile.readline(1024)
             try:
@@ -476,14 +480,17 @@ class ApiServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
     @property
+    def origin(self) -> str:
+        host, port = self.socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}{API_ROOT}"
+        return self.origin + API_ROOT
 
     @property
     def gateway_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}{GATEWAY_ROOT}"
+        return self.origin + GATEWAY_ROOT
 
     def start(self) -> ApiServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from .catalog import SEED
-from .client.events import Done, Reasoning, Text, ToolCall, Usage
+from .client.events import Done, Event, Reasoning, Text, ToolCall, Usage
 from .errors import CassetteMiss, InputError
 from .journal import Damaged, Journal, why
 
@@ -247,7 +247,7 @@ class Cassette:
     def events(hit: dict) -> list:
         """A recorded answer as the events the client hands out."""
         answer = hit["response"]
-        events = [Reasoning(c) for c in answer.get("reasoning") or ()]
+        events: list[Event] = [Reasoning(c) for c in answer.get("reasoning") or ()]
         events += [Text(c) for c in answer["chunks"] if c]
         events += [ToolCall(**c) for c in answer.get("tool_calls") or ()]
         if answer.get("usage"):

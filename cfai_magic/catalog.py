@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import threading
+from typing import Any
 from dataclasses import replace
 
 from .errors import CfaiError, InputError, LimitExceeded, UnknownModel
@@ -150,7 +151,7 @@ def live_facts(item: dict) -> dict:
     """The Model fields that a models/search item gives (values are strings there)."""
     props = {p.get("property_id"): p.get("value") for p in item.get("properties") or []
              if isinstance(p, dict)}
-    facts = {}
+    facts: dict[str, Any] = {}
     if item.get("description"):
         facts["description"] = str(item["description"])
     context = _int(props.get("context_window") or props.get("max_input_tokens"))
@@ -158,7 +159,8 @@ def live_facts(item: dict) -> dict:
         facts["context_tokens"] = context
     for unit, field in (("input", "price_in"), ("output", "price_out"),
                         ("cached input", "price_cached")):
-        for price in props.get("price") if isinstance(props.get("price"), list) else ():
+        prices = props.get("price")
+        for price in prices if isinstance(prices, list) else ():
             if isinstance(price, dict) and price.get("unit") == f"per M {unit} tokens" \
                     and price.get("currency", "USD") == "USD":
                 value = _float(price.get("price"))

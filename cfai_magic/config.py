@@ -210,6 +210,6 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def mask(value: str | None) -> str:
+def mask(value: object) -> str:
     """How settings show a secret: whether it is set, never any of it."""
     return "set (hidden)" if value else "not set"

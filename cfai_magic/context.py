@@ -118,7 +118,8 @@ def _table(frame, digits: int = 4) -> str:
 
 def _fit(parts: list[str], budget: int) -> str:
     """The parts in order, as many as fit (the first always, cut if it must be)."""
-    out, used = [], 0
+    out: list[str] = []
+    used = 0
     for part in parts:
         if out and used + len(part) + 2 > budget:
             out.append(f"[… {len(parts) - len(out)} more sections left out to fit the budget]")
@@ -262,6 +263,7 @@ class Errors(dict):
         super().__init__()
         self.cells: deque[Ran] = deque(maxlen=KEPT_CELLS)
         self.last: ErrorRecord | None = None
+        self.hooks: tuple = ()            # the shell events it listens to, to unregister
 
     def cell(self, number: int) -> Ran | None:
         return next((c for c in reversed(self.cells) if c.number == number), None)
@@ -272,9 +274,9 @@ class Errors(dict):
 
 def record(exc: BaseException, cell: int, code: str, secrets=()) -> ErrorRecord:
     """An exception of cell ``cell`` (whose code is ``code``) as a record, scrubbed."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    first = next((i for i, f in enumerate(frames) if _in_cell(f.filename)), 0)
-    frames = frames[first:]                    # from the cell that ran, not IPython's own
+    every = traceback.extract_tb(exc.__traceback__)
+    first = next((i for i, f in enumerate(every) if _in_cell(f.filename)), 0)
+    frames = every[first:]                     # from the cell that ran, not IPython's own
     failing = (frames[0].line or "") if frames and _in_cell(frames[0].filename) else ""
     trace = [f"  {_where(f)}, in {f.name}: {f.line or ''}".rstrip() for f in
              frames[-TRACE_FRAMES:]]
@@ -390,7 +392,7 @@ def recent_cells(shell, n: int, budget: int = BUDGET, session=None) -> tuple[str
     how many cells it holds). Cells that log in or show a credential are left out."""
     secrets = known_secrets(session)
     errors = errors_of(shell)
-    chosen = []
+    chosen: list = []
     for cell in reversed(ran(shell)):
         if len(chosen) >= n:
             break

@@ -46,6 +46,8 @@ class CfaiError(Exception):
     """Base class. ``str(err)`` is always a single line."""
 
     hint = ""
+    details = ""            # a traceback kept for %cfai debug: never shown, never chained
+    retryable = False
 
     def __init__(self, message: str, *, hint: str | None = None, status: int | None = None,
                  code: int | None = None):
@@ -279,7 +281,7 @@ def from_response(status: int, body, retry_after: float | None = None) -> APIErr
         elif isinstance(body.get("detail"), str):           # FastAPI's (llama_cpp.server)
             message = body["detail"]
     code = code if isinstance(code, int) else None
-    cls = _BY_CODE.get(code) or _BY_STATUS.get(status)
+    cls = (_BY_CODE.get(code) if code is not None else None) or _BY_STATUS.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else InvalidRequest
     message = message if isinstance(message, str) and message else f"The service answered {status}"

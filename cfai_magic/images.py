@@ -222,7 +222,8 @@ def of_part(part) -> Picture | None:
         image = _open(data)
     except Exception:
         return None
-    return Picture(data, found.group(1), *image.size, pixels_digest(image))
+    width, height = image.size
+    return Picture(data, found.group(1), width, height, pixels_digest(image))
 
 
 def digested(obj):

@@ -39,7 +39,7 @@ class Journal:
         self.header_key, self.version = header_key, version
         self.generation: str | None = None
         self._fd: int | None = None
-        self._ino = None
+        self._ino: int | None = None
         self._offset = 0                 # bytes of the file already read
         self._lines = 0                  # lines already read
         self._reopened = False
@@ -100,7 +100,8 @@ class Journal:
             self._offset = self._lines = 0
             self.generation = None
         data = os.pread(fd, size - self._offset, self._offset) if size > self._offset else b""
-        items, damaged = [], []
+        items: list[dict] = []
+        damaged: list[Damaged] = []
         end = data.rfind(b"\n") + 1
         whole, tail = data[:end], data[end:]
         for raw in whole.split(b"\n")[:-1]:

@@ -26,7 +26,7 @@ def one_line(err: CfaiError) -> CfaiError:
     """Make IPython show ``err`` as one red line instead of a traceback (our colour codes
     only: the message went through the door)."""
     line = f"\x1b[0;31m{type(err).__name__}: {safe.plain(err)}\x1b[0m"
-    err._render_traceback_ = lambda: [line]
+    setattr(err, "_render_traceback_", lambda: [line])     # noqa: B010  (IPython's hook)
     return err
 
 
@@ -191,7 +191,7 @@ class CfaiMagics(Magics, Settings):
     @argument("--concurrency", type=int, metavar="N", help="with --map: requests at once")
     @argument("--batch-api", action="store_true",
               help="with --map: run the rows on Cloudflare's asynchronous Batch API")
-    @cell_magic("cfai")
+    @cell_magic("cfai")  # type: ignore[arg-type]      # IPython's decorators are untyped
     def cfai_cell(self, line, cell):
         """Send the cell to a Workers AI model and stream the answer into the output.
 
@@ -301,9 +301,9 @@ class CfaiMagics(Magics, Settings):
             except ValueError:
                 say("The answer is not valid JSON; --out holds the text.")
         if args.out:
-            self.shell.user_ns[args.out] = value
+            self.shell.user_ns[args.out] = value         # type: ignore[union-attr]
         if args.format == "code":
-            self.shell.set_next_input(answer_code(text), replace=False)
+            self.shell.set_next_input(answer_code(text), replace=False)  # type: ignore[union-attr]
 
     def _cell_id(self) -> str | None:
         kernel = getattr(self.shell, "kernel", None)
@@ -326,7 +326,7 @@ class CfaiMagics(Magics, Settings):
         return None
 
     # %cfai ---------------------------------------------------------------------------------
-    @line_magic("cfai")
+    @line_magic("cfai")  # type: ignore[arg-type]
     def cfai_line(self, line):
         """Settings, models and chats: %cfai COMMAND [ARGS]. Commands:"""
         args = _parse(LINE_PARSER, line)
@@ -494,7 +494,7 @@ class CfaiMagics(Magics, Settings):
         if before and before[-1] in ("-m", "--model") or before[-2:] == ["%cfai", "model"]:
             candidates = self.session.catalog.names()
         elif before == ["%cfai"]:
-            candidates = sorted(LINE_PARSER._subparsers._group_actions[0].choices)
+            candidates = sorted(_commands())
         else:
             return None
         return typed, [c for c in candidates if c.startswith(typed)]
@@ -507,12 +507,16 @@ def _shown(path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
+def _commands() -> dict:
+    """The %cfai subcommands: name → its parser."""
+    return LINE_PARSER._subparsers._group_actions[0].choices  # type: ignore[union-attr,return-value]
+
+
 def _line_help() -> str:
-    choices = LINE_PARSER._subparsers._group_actions[0].choices
-    parts = [CfaiMagics.cfai_line.__doc__, ""]
-    for _name, p in choices.items():
+    parts = [CfaiMagics.cfai_line.__doc__ or "", ""]
+    for p in _commands().values():
         parts.append(f"  {_usage(p)}\n      {p.description}")
     return "\n".join(parts)
 
 
-CfaiMagics.cfai_line.__doc__ = _line_help()
+CfaiMagics.cfai_line.__doc__ = _line_help()  # type: ignore[assignment]   # IPython's decorator

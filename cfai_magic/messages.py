@@ -10,6 +10,7 @@ engine takes on ``/chat/completions``; :func:`for_legacy` writes them for the ol
 from __future__ import annotations
 
 import json
+from typing import Any
 
 
 def text_of(content) -> str:
@@ -73,7 +74,8 @@ def call_id(call, index: int) -> str:
 
 def assistant(text: str, calls=()) -> dict:
     """The assistant message of an answer: its text and/or the calls it asked for."""
-    message = {"role": "assistant", "content": text if (text or not calls) else None}
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": text if (text or not calls) else None}
     if calls:
         message["tool_calls"] = [
             {"id": call_id(c, i), "type": "function",

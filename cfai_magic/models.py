@@ -64,7 +64,8 @@ class Model:
 
     def cost(self, usage: dict | None) -> float | None:
         """What an answer's usage costs at this model's prices ($), if both are known."""
-        if not self.priced or not usage or usage.get("prompt_tokens") is None:
+        if self.price_in is None or self.price_out is None or not usage \
+                or usage.get("prompt_tokens") is None:
             return None
         prompt = usage.get("prompt_tokens") or 0
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
@@ -91,10 +92,13 @@ class Model:
         return " · ".join(bits)
 
 
-def _retired_seed(id, *limits, description, **prices) -> Model:
+def _retired_seed(id: str, max_tokens: int, stream: int, context: int | None,
+                  sequence: int | None, description: str, price_in: float | None = None,
+                  price_out: float | None = None) -> Model:
     # served now only by our backends (local, fake), which implement JSON mode
-    return Model(id, *limits, description=description, retires=RETIRED_SEEDS,
-                 replacement=DEFAULT_CLOUDFLARE, json_mode=True, dialect="legacy", **prices)
+    return Model(id, max_tokens, stream, context, sequence, description=description,
+                 retires=RETIRED_SEEDS, replacement=DEFAULT_CLOUDFLARE, json_mode=True,
+                 dialect="legacy", price_in=price_in, price_out=price_out)
 
 
 SEED = (

@@ -48,9 +48,15 @@ class Parsed:
         return self.messages is not None
 
 
+def _head(path: str) -> str:
+    """The name a field starts with (fields are matched so that there is one)."""
+    found = re.match(r"[A-Za-z_]\w*", path)
+    return found.group(0) if found else ""
+
+
 def lookup(path: str, namespace: dict):
     """The value of ``name.attr[key]...`` in ``namespace``, or _MISSING."""
-    name = re.match(r"[A-Za-z_]\w*", path).group(0)
+    name = _head(path)
     if name not in namespace:
         return _MISSING
     value = namespace[name]
@@ -96,7 +102,7 @@ class Filling:
     def unknown(self, field: str, namespace) -> None:
         """A note for a field naming no variable: it is sent as written (braces and all)."""
         import difflib
-        name = re.match(r"[A-Za-z_]\w*", field).group(0)
+        name = _head(field)
         note = f"{{{field}}} is not a variable here, so it was sent as written"
         if name in namespace:
             note = f"{{{field}}}: {name} has no such attribute or key, so it was sent as written"
@@ -155,7 +161,7 @@ def with_pictures(content: str, pictures: list):
 
 def field_names(text: str) -> set[str]:
     """The names the ``{name...}`` fields of ``text`` start with (``{{name}}`` excluded)."""
-    return {re.match(r"[A-Za-z_]\w*", m.group(2)).group(0)
+    return {_head(m.group(2))
             for m in _FIELD.finditer(text) if m.group(2)}
 
 
@@ -200,10 +206,10 @@ def _parse_roles(lines: list[str], namespace: dict, filling: Filling) -> list[di
     for number, line in enumerate(lines, 1):
         match = _ROLE_LINE.match(line)
         role = _role_of(match.group(1)) if match else None
-        if role == "?":
+        if role == "?" and match:
             raise InputError(f"Unknown role {match.group(1)!r} on line {number}",
                              hint="Start a message with system:, user: or assistant:")
-        if role:
+        if role and match:
             messages.append({"role": role, "content": match.group(2)})
             starts.append(number)
         else:

@@ -63,7 +63,7 @@ class CfaiExtension(ExtensionApp):
         self.handlers.append((r"/cfai/status", StatusHandler, {"extension": self}))
 
     def _autoload_kernels(self) -> None:
-        manager = self.serverapp.kernel_manager
+        manager = self.serverapp.kernel_manager  # type: ignore[union-attr]   # set by now
         start = manager.start_kernel
         specs = manager.kernel_spec_manager
 
@@ -76,7 +76,7 @@ class CfaiExtension(ExtensionApp):
             if python:
                 kwargs["extra_arguments"] = [*kwargs.get("extra_arguments", []), AUTOLOAD_ARG]
             return await start(*args, **kwargs)
-        manager.start_kernel = start_kernel
+        manager.start_kernel = start_kernel  # type: ignore[method-assign]   # wrapped, on purpose
 
     def status(self) -> dict:
         """What the extension does and what the local backend is doing (no secrets)."""

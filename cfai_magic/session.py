@@ -71,6 +71,10 @@ class Session:
     def model(self) -> str:
         return self.settings.default_model or self.auto_model()
 
+    @model.setter
+    def model(self, name: str) -> None:
+        self.settings.default_model = self.resolve(name).id
+
     def auto_model(self) -> str:
         """The default when none is set: the embedded model offline, Cloudflare's current
         free-plan model on Cloudflare, none for an engine that names its own models. A cassette
@@ -85,10 +89,6 @@ class Session:
             return LOCAL_MODEL
         own_engine = backend != "cloudflare" or os.environ.get(config.ENV_BASE_URL)
         return "" if own_engine and self.wire.ANY_MODEL else DEFAULT_CLOUDFLARE
-
-    @model.setter
-    def model(self, name: str) -> None:
-        self.settings.default_model = self.resolve(name).id
 
     @property
     def lab(self):

@@ -45,7 +45,7 @@ class Turn:
             self._tokens = estimate_messages(self.as_messages())
         return self._tokens
 
-    _tokens = None
+    _tokens: int | None = None
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Conversation:
         if rewound:
             later = f" and the {rewound - 1} after it" if rewound > 1 else ""
             plan.notices.append(f"Re-run: this cell's earlier turn{later} will be replaced.")
-        if plan.trimmed:
+        if plan.trimmed and model is not None:           # only a known model trims
             plan.notices.append(
                 f"Sent the last {len(sent)} of {len(base)} turns: the {plan.trimmed} oldest do "
                 f"not fit the {context_of(model):,}-token context of {model.id}"

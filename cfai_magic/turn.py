@@ -12,13 +12,15 @@ calls have been made. A sink has ``start(answer)`` (once per exchange), ``waitin
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from . import messages
 from .catalog import Model
 from .catalog import no_think as no_think_params
 from .client.answer import Answer
-from .client.events import ToolCall
+from .client.events import Event, ToolCall
 from .errors import CfaiError, EmptyAnswer, InputError, StepLimit, Unexpected
 from .parsing import Parsed
 from .state import Conversation, Plan
@@ -26,6 +28,28 @@ from .tools import Step, Toolbox
 from .usage import cost_of
 
 MAX_STEPS = 8                                     # rounds of tool calls before a turn stops
+
+
+class Sink(Protocol):
+    """Where a turn shows itself: a cell's renderer, the panel, a batch's quiet sink."""
+
+    def start(self, answer: Answer) -> None: ...
+    def waiting(self, text: str) -> None: ...
+    def feed(self, event: Event) -> None: ...
+    def step(self, step: Step) -> None: ...
+    def confirm(self, name: str, arguments: dict) -> bool: ...
+    def finish(self, answer: Answer, metadata: dict) -> None: ...
+
+
+class TurnSession(Protocol):
+    """What a turn needs of its session (a notebook's Session, or _Alone for a client)."""
+
+    catalog: Any
+    ledger: Any
+
+    def client(self, notify: Callable[[str], None] | None = None) -> Any: ...
+    def vet(self, model: Model, client: Any) -> Model: ...
+    def explain(self, err: CfaiError, model: Model) -> CfaiError: ...
 
 
 @dataclass
@@ -114,14 +138,18 @@ def _plan(session, ask: Ask) -> Prepared:
     return Prepared(ask, conversation, plan, {"messages": plan.messages, **params})
 
 
-def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = None,
-            on_stream=None) -> Answer:
+def execute(session: TurnSession, prepared: Prepared, sink: Sink,
+            cancel: threading.Event | None = None,
+            on_stream: Callable[[Answer], None] | None = None) -> Answer:
     """Stream the answer into ``sink`` (and, with tools, loop); never raises, but returns the
     final Answer with its status, its error and ``steps`` (after the sink has shown whatever
     came). This is the one place where an unexpected exception becomes one line."""
     ask = prepared.ask
     cancel = cancel or threading.Event()
-    request, steps, added, answers = prepared.request, [], [], []
+    request = prepared.request
+    steps: list[Step] = []
+    added: list[dict] = []                      # the messages the tool rounds add
+    answers: list[Answer] = []
     while True:
         answer = _exchange(session, prepared, request, sink, cancel, on_stream)
         answers.append(answer)
@@ -129,12 +157,13 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
         calls = _calls(answer, request, ask.tools)
         if not calls:
             break
-        if sum(1 for m in added if m["role"] == "assistant") >= ask.max_steps:
+        if sum(m["role"] == "assistant" for m in added) >= ask.max_steps:
             answer.status, answer.error = "error", StepLimit.after(ask.max_steps)
             break
         calls = [c if c.id else c._replace(id=f"call_{len(steps) + i}")
                  for i, c in enumerate(calls)]
-        said, done = messages.assistant(answer.text, calls), []
+        said = messages.assistant(answer.text, calls)
+        done: list[Step] = []
         try:
             _run_calls(ask.tools, calls, sink, cancel, done)
         except KeyboardInterrupt:              # Stop in the middle of a call
@@ -153,7 +182,8 @@ def execute(session, prepared: Prepared, sink, cancel: threading.Event | None = 
     if answer.status == "interrupted":        # what the user saw (the panel stops its view)
         text = getattr(sink, "seen", lambda a: a.text)(answer)
     stopped = answer.status == "interrupted" and text.strip()
-    if (answer.done or stopped) and prepared.conversation is not None:
+    if (answer.done or stopped) and prepared.conversation is not None \
+            and prepared.plan is not None:
         prepared.conversation.commit(prepared.plan, text, ask.model.id,
                                      reasoning=answer.reasoning, steps=added,
                                      interrupted=bool(stopped))
@@ -184,22 +214,24 @@ def _calls(answer: Answer, request: dict, tools: Toolbox) -> list:
     return [ToolCall(name, args) for name, args in leaked]
 
 
-def _run_calls(tools: Toolbox, calls, sink, cancel, done: list[Step]) -> None:
+def _run_calls(tools: Toolbox, calls: list[ToolCall], sink: Sink, cancel: threading.Event,
+               done: list[Step]) -> None:
     """Run each call in order (asking first where asked to) into ``done``, so what ran is
     kept if one is interrupted; stop early on a cancel."""
     for call in calls:
         if cancel.is_set():
             break
         if tools.asks(call.name) and not sink.confirm(call.name, call.arguments):
-            step = Step(call.name, call.arguments, call.id, declined=True,
+            step = Step(call.name, call.arguments, call.id or "", declined=True,
                         error="The user declined this call")
         else:
-            step = tools.call(call.name, call.arguments, call.id)
+            step = tools.call(call.name, call.arguments, call.id or "")
         done.append(step)
         sink.step(step)
 
 
-def _exchange(session, prepared: Prepared, request: dict, sink, cancel, on_stream) -> Answer:
+def _exchange(session: TurnSession, prepared: Prepared, request: dict, sink: Sink,
+              cancel: threading.Event, on_stream: Callable[[Answer], None] | None) -> Answer:
     """One request and its answer, streamed into the sink; errors become the answer's."""
     ask = prepared.ask
     answer = Answer(ask.model.id, request, stream=ask.stream, cancel=cancel)

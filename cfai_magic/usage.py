@@ -53,7 +53,7 @@ class Ledger:
                       usage.get("completion_tokens") or 0,
                       (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
                       (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
-                      cost and cost["usd"], bool(cost and cost["billed"]))
+                      cost["usd"] if cost else None, bool(cost and cost["billed"]))
         with self._lock:
             self.entries.append(entry)
         return entry

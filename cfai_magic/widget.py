@@ -16,6 +16,7 @@ from . import safe, turn
 from .errors import CfaiError
 from .messages import text_of
 from .parsing import Parsed
+from .client.answer import Answer
 from .client.events import Reasoning, Text
 from .images import pictures_in
 from .render import (Meter, answer_code, backend_label, live_text, reasoning_block, step_html,
@@ -80,7 +81,7 @@ class Message(w.VBox):
         self.body.add_class("cfai-message-body")
         self.thinking = w.HTML()
         self.thinking.add_class("cfai-reasoning")
-        self.steps = None                          # a tool loop's calls, made when there are
+        self.steps: w.HTML | None = None           # a tool loop's calls, made when there are
         children = [w.HTML(f"<b>{safe.escape(role)}</b>"), self.thinking, self.body]
         if on_insert is not None:
             self.insert = w.Button(description="Insert as cell", icon="plus",
@@ -111,7 +112,8 @@ class Message(w.VBox):
         if self.steps is None:
             self.steps = w.HTML()
             self.steps.add_class("cfai-steps")
-            self.children = (self.children[0], self.steps, *self.children[1:])
+            shown = tuple(self.children)  # type: ignore[has-type]   # a traitlets trait
+            self.children = (shown[0], self.steps, *shown[1:])
         self.steps.value = "".join(step_html(step) for step in steps)
 
     def set_text(self, text: str, reasoning: str = "", streaming: bool = False) -> None:
@@ -128,7 +130,7 @@ class PanelSink:
     def __init__(self, panel: ChatPanel, message: Message, model: str, rate: float):
         self.panel, self.message, self.model = panel, message, model
         self.meter = Meter(rate)
-        self.answer = None
+        self.answer: Answer | None = None
         self.active = True
         self.steps: list[Step] = []
         self.stopped_with: str | None = None     # the text shown when Stop was pressed
@@ -152,13 +154,15 @@ class PanelSink:
         self._status(f"⏳ {self.model} · {text}")
 
     def feed(self, event) -> None:
-        if type(event) not in (Text, Reasoning) or not self.meter.tick(self.answer.size):
+        answer = self.answer
+        if answer is None or type(event) not in (Text, Reasoning) \
+                or not self.meter.tick(answer.size):
             return
         with self.panel._lock:
             if not self.active:
                 return
-            text = live_text(self.answer)
-            self.message.set_text(text, self.answer.reasoning, streaming=True)
+            text = live_text(answer)
+            self.message.set_text(text, answer.reasoning, streaming=True)
             self._status(self.meter.status(self.model, "streaming"))
         self.meter.sent(2 * len(text))
 
@@ -258,7 +262,7 @@ class ChatPanel(w.VBox):
                                       layout=w.Layout(display="none")), "cfai-asking")
         self.yes.on_click(lambda _: self._answer_question(True))
         self.no.on_click(lambda _: self._answer_question(False))
-        self._question = None                 # (an Event, the choice) while a call waits
+        self._question: tuple[threading.Event, list[bool]] | None = None   # while a call waits
         self.children = [
             w.HBox([self.model, self.limits]), self.system,
             w.HBox([self.max_tokens, self.temperature]),
@@ -476,8 +480,8 @@ class ChatPanel(w.VBox):
         model = self.session.resolve(self.model.value)
         parsed = parse_cell(text, user_namespace(),
                             budget=budget_for(model, self.session.settings.value_budget))
-        uploaded = [picture_of(bytes(f["content"])) for f in self.upload.value]
-        uploaded = [p for p in uploaded if p is not None]
+        uploaded = [p for p in (picture_of(bytes(f["content"])) for f in self.upload.value)
+                    if p is not None]
         if not uploaded:
             return parsed
         if parsed.is_messages:
@@ -492,7 +496,7 @@ class ChatPanel(w.VBox):
         """From the worker thread: ask in the panel before a call; wait for Run it or Don't
         (Stop declines)."""
         args = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-        answered, choice = threading.Event(), []
+        answered, choice = threading.Event(), []   # type: tuple[threading.Event, list[bool]]
         self._question = (answered, choice)
         self.question.value = safe.escape(f"Run {name}({args})?")
         self.asking.layout.display = "flex"

@@ -138,7 +138,8 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     else:
         mode = mode or _mode(session)
         if batch_api:
-            from .queue import run_queued
+            from .queue import QueuedRun, run_queued
+            assert isinstance(run, QueuedRun)
             out = run_queued(session, spec, run, _watch, mode)
         else:
             out = _direct(session, spec, run, concurrency, rate, mode)
@@ -147,7 +148,7 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     print(safe.plain(batch.summary))
     if batch.cache_failure:
         print(safe.plain(batch.cache_failure))
-    if columns:
+    if columns and shape is not None:                  # checked above: columns need one
         return table.columns(batch.values, shape.names)
     return table.shape(batch.values)
 
@@ -186,7 +187,8 @@ def _job(session, template, table, i, spec, params, system, namespace, no_vars, 
     try:
         # values as written: a row too long for the model fails alone (and is listed in
         # .errors) rather than being cut where no notice would say so
-        parsed = parse_cell(template, ChainMap(table.fields(i), namespace), fill=not no_vars)
+        parsed = parse_cell(template, dict(ChainMap(table.fields(i), namespace)),
+                            fill=not no_vars)
         ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False,
                        tools=tools, max_steps=max_steps)
         prepared = turn.prepare(session, ask)

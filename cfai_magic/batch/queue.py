@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from .. import turn
 from ..client.answer import Answer
@@ -30,7 +31,8 @@ def request_id(value) -> str:
 def chunks(items: list[dict], limit: int | None = None) -> list[list[int]]:
     """Positions of ``items`` grouped so each group's JSON stays under ``limit`` bytes."""
     limit = limit or MAX_BYTES
-    groups, size = [[]], 2
+    groups: list[list[int]] = [[]]
+    size = 2
     for i, item in enumerate(items):
         n = len(json.dumps(item, separators=(",", ":")).encode()) + 1
         if groups[-1] and size + n > limit:
@@ -45,8 +47,8 @@ class QueuedRun(Run):
     """A Run whose one worker submits and polls instead of sending each row."""
     poll_first = 1.0
     poll_max = 30.0
-    client = None
-    spec = None
+    client: Any = None             # set by run_queued before the worker starts
+    spec: Any = None
 
     def _loop(self) -> None:
         try:
@@ -83,6 +85,7 @@ class QueuedRun(Run):
         self._poll(pending)
 
     def _body(self, job: Job) -> dict:
+        assert job.prepared is not None           # rows refused early never reach here
         body = self.client.protocol.body(self.spec.id, job.prepared.request, False,
                                          self.spec.dialect)
         body.pop("stream", None)
@@ -138,6 +141,7 @@ class QueuedRun(Run):
         def opener(a):                          # the answer came in the poll's responses
             a.opened(None, client.backend.label, None, False, billed=client.backend.billed)
             return client.protocol.Decoder().whole({"result": result}), iter(())
+        assert job.prepared is not None
         answer = Answer(self.spec.id, job.prepared.request, stream=False, opener=opener)
         try:
             answer.consume()

@@ -29,7 +29,7 @@ NULL = turn._Quiet()     # a batch shows progress, not each answer (and asks no 
 class Job:
     index: int
     key: str | None = None
-    prepared: object = None           # a turn.Prepared
+    prepared: turn.Prepared | None = None
     error: str | None = None          # refused before sending (bad input, too long)
 
 
@@ -117,8 +117,8 @@ class Run:
             self._row(job)
 
     def _row(self, job: Job) -> None:
-        if job.error is not None:
-            self.failed(job.index, job.error)
+        if job.error is not None or job.prepared is None:
+            self.failed(job.index, job.error or "not prepared")
             return
         answer = turn.execute(self.session, job.prepared, NULL, cancel=self.cancel,
                               on_stream=self._opened)

@@ -20,7 +20,7 @@ _ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
 def stalled(exc: BaseException) -> bool:
     """Whether a read failed because nothing came within the read timeout."""
     timeouts = (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, timeouts) or "timed out" in str(seen):
             return True
@@ -71,7 +71,7 @@ class Body:
 
     def __init__(self, response: requests.Response):
         self.response = response
-        self._chunks = None
+        self._chunks: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         if self._chunks is None:

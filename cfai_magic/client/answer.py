@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 from itertools import chain
 
 from ..errors import CfaiError, StreamError
@@ -93,7 +94,7 @@ class Answer:
 
     def metadata(self, chat: str | None = None) -> dict:
         """What a saved notebook keeps of the answer (the ``cfai`` output metadata)."""
-        meta = {"model": self.model, "params": self.params, "usage": self.usage,
+        meta: dict[str, Any] = {"model": self.model, "params": self.params, "usage": self.usage,
                 "backend": self.backend, "served_by": self.served_by,
                 "replayed": self.replayed, "status": self.status, "chat": chat}
         if self.reasoning_parts:

@@ -72,7 +72,7 @@ class WorkersAI:
         self.cassette = cassette
         self.transport = Transport(timeout=timeout, max_retries=max_retries, backoff=backoff,
                                    session=session)
-        self._forward = None           # auto cassette: the real client for a miss
+        self._forward: WorkersAI | None = None     # auto cassette: the real client for a miss
 
     def __repr__(self) -> str:
         via = f", gateway={self.gateway!r}" if self.gateway else ""

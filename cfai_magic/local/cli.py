@@ -49,7 +49,7 @@ def serve(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if args.record:
+        if hold is not None:
             remove_record(args.record_path, os.getpid())
             hold.close()
         server.server_close()

@@ -107,6 +107,6 @@ class LocalModel:
         # is faster, but changes the floating-point path, and with it the sampled text: the
         # same seed must give the same answer whatever was asked before.
         self.llm.reset()
-        for chunk in self.llm.create_completion(text, **kw):
-            choice = chunk["choices"][0]
+        for chunk in self.llm.create_completion(text, **kw):  # type: ignore[arg-type]
+            choice: dict = chunk["choices"][0]  # type: ignore[index,assignment]
             yield choice["text"], choice.get("finish_reason")

@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
+from typing import TypeGuard
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def read_record(path: Path | None = None) -> dict | None:
     return info
 
 
-def remove_record(path: Path, pid: int) -> None:
+def remove_record(path: Path, pid: int | None) -> None:
     info = read_record(path)
     if info and info.get("pid") == pid:
         try:
@@ -94,7 +95,7 @@ def started(pid) -> str | None:
         return None
 
 
-def owns(info: dict | None) -> bool:
+def owns(info: dict | None) -> TypeGuard[dict]:
     """Whether the process a record names is the backend that wrote it (not a process that
     got its pid later)."""
     if not info or not pid_alive(info.get("pid")):

@@ -92,11 +92,13 @@ class LocalBackend:
 
     def _idle_watch(self) -> None:
         from .runtime import pid_alive
-        while not self._server.stopping.wait(0.5):
+        server = self._server
+        assert server is not None                 # started by serve()
+        while not server.stopping.wait(0.5):
             idle = self.idle_timeout and self.active == 0 \
                 and time.monotonic() - self.last_used > self.idle_timeout
             if idle or (self.owner and not pid_alive(self.owner)):
-                threading.Thread(target=self._server.shutdown, daemon=True).start()
+                threading.Thread(target=server.shutdown, daemon=True).start()
                 return
 
     def status(self) -> dict:

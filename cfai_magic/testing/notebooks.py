@@ -27,8 +27,9 @@ def cassette_for(notebook) -> Path:
 
 def notebook_env(notebook, mode: str = "replay", cassette=None) -> dict:
     """Environment for a kernel running ``notebook``: its cassette, the mode, final display."""
-    env = {"CFAI_CASSETTE": str(cassette or cassette_for(notebook)), "CFAI_CASSETTE_MODE": mode,
-           "CFAI_DISPLAY": "final", "JPY_SESSION_NAME": str(Path(notebook).resolve())}
+    env: dict[str, str | None] = {
+        "CFAI_CASSETTE": str(cassette or cassette_for(notebook)), "CFAI_CASSETTE_MODE": mode,
+        "CFAI_DISPLAY": "final", "JPY_SESSION_NAME": str(Path(notebook).resolve())}
     if mode == "replay":
         env.update({name: None for name in SECRETS})       # prove no credentials are needed
     return env

@@ -11,7 +11,7 @@ import json
 import re
 
 from ...errors import StreamError
-from ..events import Done, Reasoning, Text, ToolCall, Usage
+from ..events import Done, Event, Reasoning, Text, ToolCall, Usage
 
 NAME = "openai"
 ACCOUNT_IN_PATH = False
@@ -105,10 +105,10 @@ class Decoder:
             obj = obj["result"]                         # inside a v4 envelope
         if not isinstance(obj.get("choices"), list):
             raise StreamError("The answer has no choices")
-        events = []
+        events: list[Event] = []
         choices = obj.get("choices") or []
         choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        message: dict = choice["message"] if isinstance(choice.get("message"), dict) else {}
         thought = _reasoning(message)
         if isinstance(thought, str) and thought:
             events.append(Reasoning(thought))
@@ -125,7 +125,7 @@ class Decoder:
         return events
 
     def chunk(self, obj: dict) -> list:
-        events = []
+        events: list[Event] = []
         choices = obj.get("choices")
         if choices and isinstance(choices[0], dict):
             choice = choices[0]

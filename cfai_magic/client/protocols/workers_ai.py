@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ...errors import StreamError
-from ..events import Done, Text, ToolCall, Usage
+from ..events import Done, Event, Text, ToolCall, Usage
 from ...messages import for_legacy, legacy_tools, text_of
 from . import openai
 from .paths import account_segment, model_path
@@ -82,7 +82,7 @@ def _legacy_calls(calls) -> list:
     out = []
     for call in calls if isinstance(calls, list) else ():
         if isinstance(call, dict):
-            fn = call.get("function") if isinstance(call.get("function"), dict) else call
+            fn: dict = call["function"] if isinstance(call.get("function"), dict) else call
             out.append(ToolCall(fn.get("name", ""), openai.arguments(fn.get("arguments")),
                                 call.get("id")))
     return out
@@ -95,7 +95,7 @@ class Decoder(openai.Decoder):
             raise StreamError("The answer has no result in its envelope")
         if "choices" in result:
             return super().whole(result)
-        events = []
+        events: list[Event] = []
         text = result.get("response")
         if text is not None and not isinstance(text, str):
             text = json.dumps(text)                       # JSON mode answers an object
@@ -114,7 +114,7 @@ class Decoder(openai.Decoder):
             return [Text(piece)] if piece else []            # the common case, kept fast
         if "choices" in obj:
             return super().chunk(obj)
-        events = []
+        events: list[Event] = []
         if piece is not None and piece != "":
             events.append(Text(piece if isinstance(piece, str) else json.dumps(piece)))
         events.extend(_legacy_calls(obj.get("tool_calls")))
