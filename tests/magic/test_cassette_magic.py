@@ -157,3 +157,19 @@ def test_a_damaged_cassette_from_the_environment_is_said_once(ip, fake, tmp_path
                              "replay.\n")
     assert "Skipped 1 damaged entry" in run(ip, "%cfai cassette").stdout
     run(ip, "%cfai cassette off")
+
+
+def test_the_missing_local_model_hint_is_a_command_for_this_install(monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from cfai_magic.local import runtime
+    root = Path(runtime.__file__).resolve().parents[2]
+    monkeypatch.setattr(sys, "prefix", str(root / ".venv"))       # the clone's own .venv
+    assert runtime.install_hint("local") == \
+        f"Run bash {root / 'notebooks' / 'demo.sh'} once (it builds the local model into this .venv)"
+    monkeypatch.setattr(sys, "prefix", "/somewhere/else")         # a checkout, another env
+    assert runtime.install_hint("local") == f"pip install -e '{root}[local]'"
+    monkeypatch.setattr(runtime, "__file__", "/site-packages/cfai_magic/local/runtime.py")
+    assert runtime.install_hint("local") == \
+        "pip install 'cfai_magic[local]' (from where you got cfai_magic)"
