@@ -1,7 +1,8 @@
 """cfai-demo: the demo notebooks, offline, on the embedded local model.
 
-    cfai-demo            start the shared local backend, then JupyterLab on notebooks/
-                         with the quick start open
+    cfai-demo            start the shared local backend, then JupyterLab on copies of the
+                         notebooks (notebooks/.work/, ignored by git) with the quick start open
+    cfai-demo --fresh    the same, with the copies replaced by the notebooks as committed
     cfai-demo --check    run the quick start headless, live (no cassette), and print its answers
 """
 from __future__ import annotations
@@ -21,6 +22,27 @@ def find_notebooks(given: str | None) -> Path:
             return candidate
     raise SystemExit("cfai-demo: no notebooks/01-quickstart.ipynb here; run it from a clone of "
                      "cfai_magic or pass --notebooks DIR")
+
+
+WORK = ".work"                          # the copies the demo opens, under notebooks/
+
+
+def work_copies(folder: Path, fresh: bool = False) -> Path:
+    """Copies of the demo notebooks (and their cassettes and chat files) that JupyterLab may
+    save over: a tracked file is never changed by a demo. A copy the user has edited is kept
+    unless ``fresh``."""
+    import shutil
+    work = folder / WORK
+    if fresh and work.exists():
+        shutil.rmtree(work)
+
+    def copy(src, dst):
+        if not Path(dst).exists():
+            shutil.copy2(src, dst)
+    shutil.copytree(folder, work, dirs_exist_ok=True, copy_function=copy,
+                    ignore=shutil.ignore_patterns(WORK, ".ipynb_checkpoints", "__pycache__",
+                                                  "*.py", "*.sh", "*.cfg"))
+    return work
 
 
 def warm_up() -> None:
@@ -71,6 +93,9 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="run the quick start headless")
     ap.add_argument("--notebooks", help="the notebooks folder (default: ./notebooks)")
     ap.add_argument("--port", type=int, default=8888)
+    ap.add_argument("--fresh", action="store_true",
+                    help="replace the working copies with the notebooks as committed")
+    ap.add_argument("--no-browser", action="store_true", help="do not open a browser")
     args = ap.parse_args(argv)
     folder = find_notebooks(args.notebooks)
     if args.check:
@@ -79,12 +104,16 @@ def main(argv=None) -> int:
     os.environ[runtime.RECORD_ENV] = str(runtime.runtime_dir() / f"cfai-demo-{os.getpid()}.json")
     os.environ[runtime.OWNER_ENV] = str(os.getpid())
     warm_up()
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}",
-           f"--port={args.port}", "01-quickstart.ipynb"]
+    work = work_copies(folder, args.fresh)
+    print(f"cfai-demo: opening copies in {work} (the committed notebooks stay as they are; "
+          "--fresh starts over)")
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={work}",
+           f"--port={args.port}", *(["--no-browser"] if args.no_browser else []),
+           "01-quickstart.ipynb"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.insert(4, "--allow-root")   # JupyterLab refuses root otherwise (containers, CI)
     print("cfai-demo: starting JupyterLab (Ctrl-C to stop): " + " ".join(cmd[1:]))
-    return subprocess.call(cmd, cwd=folder)
+    return subprocess.call(cmd, cwd=work)
 
 
 if __name__ == "__main__":
