@@ -481,8 +481,8 @@ class ApiServer(ThreadingHTTPServer):
 
     @property
     def origin(self) -> str:
-        host, port = self.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        host, port = self.server_address[:2]          # kept after the socket closes
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
 
     @property
     def url(self) -> str:

@@ -65,7 +65,10 @@ def check(folder: Path) -> int:
     env_has_creds = os.environ.get("CLOUDFLARE_API_TOKEN")
     print(f"cfai-demo: running {folder / '01-quickstart.ipynb'} live on "
           f"{'Cloudflare' if env_has_creds else 'the embedded local model'}")
-    nb = execute(folder / "01-quickstart.ipynb", mode="record", cassette=_scratch())
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="cfai-demo-") as scratch:   # nothing left behind
+        nb = execute(folder / "01-quickstart.ipynb", mode="record",
+                     cassette=Path(scratch) / "cassette.jsonl")
     failures = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -81,11 +84,6 @@ def check(folder: Path) -> int:
                 print(out.get("data", {}).get("text/plain", "").rstrip())
     print(f"\ncfai-demo: {'OK' if not failures else f'{failures} unexpected errors'}")
     return 1 if failures else 0
-
-
-def _scratch() -> Path:
-    import tempfile
-    return Path(tempfile.mkdtemp(prefix="cfai-demo-")) / "cassette.json"
 
 
 def main(argv=None) -> int:

@@ -75,10 +75,14 @@ class Model:
                 + out * self.price_out) / 1e6
 
     def limits(self) -> str:
-        def show(n):
-            return f"{n:,}" if n else "?"
-        return (f"max_tokens {self.default_max_tokens} (stream {show(self.stream_max_tokens)}), "
-                f"context {show(self.context_tokens)}, sequence {show(self.sequence_tokens)}")
+        """The limits a user meets, in words (those not known are left out)."""
+        bits = []
+        if self.context_tokens:
+            bits.append(f"reads up to {self.context_tokens:,} tokens")
+        bits.append(f"answers up to {self.default_max_tokens:,} unless --max-tokens says more")
+        if self.sequence_tokens:
+            bits.append(f"prompt and answer together at most {self.sequence_tokens:,}")
+        return "; ".join(bits)
 
     def summary(self) -> str:
         """One line of facts: context, prices, flags, status."""

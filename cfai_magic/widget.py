@@ -289,8 +289,10 @@ class ChatPanel(w.VBox):
         try:
             model = self.session.resolve(self.model.value)
             about = f"<br>{safe.escape(model.description)}" if model.description else ""
-            self.limits.value = (f"<small>{safe.escape(model.summary())}<br>"
-                                 f"{safe.escape(model.limits())}{about}</small>")
+            limits = model.limits()
+            self.limits.value = (f"<small><b>{safe.escape(model.summary())}</b><br>"
+                                 f"{safe.escape(limits[:1].upper() + limits[1:])}.{about}"
+                                 "</small>")
         except CfaiError:
             self.limits.value = ""
 

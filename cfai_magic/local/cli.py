@@ -17,7 +17,8 @@ import sys
 def serve(args) -> int:
     from ..config import Secret
     from .model import LocalModel
-    from .runtime import OWNER_ENV, TOKEN_ENV, remove_record, serving, started, write_record
+    from .runtime import (OWNER_ENV, TOKEN_ENV, remove_record, serving, started, tidy,
+                          write_record)
     from .server import LocalBackend
     args.token = args.token or os.environ.get(TOKEN_ENV) or None
     hold = serving(args.record_path) if args.record else None
@@ -52,19 +53,28 @@ def serve(args) -> int:
         if hold is not None:
             remove_record(args.record_path, os.getpid())
             hold.close()
+            tidy(args.record_path)
         server.server_close()
     print("cfai-local: stopped", flush=True)
     return 0
 
 
 def status(args) -> int:
-    from .runtime import answers, owns, read_record, record_path
-    info = read_record()
-    if owns(info) and answers(info):
-        print(f"running: {info['url']} (pid {info['pid']}, model {info.get('model')})")
-        return 0
-    print(f"not running (no live record at {record_path()})")
-    return 1
+    """Every local backend this user runs; the one this environment would use is marked."""
+    from .runtime import answers, backends, record_path, whose
+    here = record_path()
+    found = backends()
+    for path, info in found:
+        mark = "*" if path == here else " "
+        state = "answering" if answers(info) else "not answering"
+        print(f"{mark} {whose(path)}: {info['url']} (pid {info['pid']}, model "
+              f"{info.get('model')}, {state})")
+    if not any(path == here for path, _ in found):
+        print(f"{'' if found else 'no local backend is running; '}this environment would "
+              f"start {whose(here)} ({here})")
+        return 1
+    print("* the one this environment uses")
+    return 0
 
 
 def stop(args) -> int:
@@ -88,7 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--record", help="write the URL and token to this file (for kernels to share)")
     p.add_argument("--connection-timeout", type=float, default=15.0,
                    help="close a connection idle (or sending this slowly) for this many seconds")
-    sub.add_parser("status", help="is the shared backend running?")
+    sub.add_parser("status", help="every local backend running, and the one used here")
     sub.add_parser("stop", help="stop the shared backend")
     args = ap.parse_args(argv)
     if getattr(args, "record", None):

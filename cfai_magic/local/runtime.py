@@ -53,6 +53,50 @@ def record_path() -> Path:
     return Path(own) if own else runtime_dir() / RECORD
 
 
+PATTERNS = (RECORD, "cfai-local-server-*.json", "cfai-demo-*.json")   # who starts one
+
+
+def whose(path: Path) -> str:
+    """Which backend a record is, in words: the machine's, a Jupyter server's, the demo's."""
+    import re
+    if path.name == RECORD:
+        return "this machine's shared one (for kernels with no Jupyter server of cfai_magic)"
+    found = re.fullmatch(r"cfai-(local-server|demo)-(\d+)\.json", path.name)
+    if found and found.group(1) == "local-server":
+        return f"Jupyter server {found.group(2)}'s own (for its kernels, stopped with it)"
+    if found:
+        return f"cfai-demo {found.group(2)}'s (for its JupyterLab, stopped with it)"
+    return f"the one recorded at {path}"
+
+
+def backends() -> list[tuple[Path, dict]]:
+    """Every live local backend this user has (the records whose process still runs), and
+    the one this environment would use first if it runs."""
+    here = record_path()
+    paths = [here, *sorted(p for pattern in PATTERNS for p in runtime_dir().glob(pattern))]
+    seen, out = set(), []
+    for path in paths:
+        if path in seen:
+            continue
+        seen.add(path)
+        info = read_record(path)
+        if owns(info):
+            out.append((path, info))
+    return out
+
+
+def tidy(path: Path) -> None:
+    """After the backend of ``path`` ends: a Jupyter server's or the demo's record is never
+    used again, so its lock, log and serve files go with it (the machine's stay, reused)."""
+    if path.name == RECORD or not any(path.match(p) for p in PATTERNS):
+        return
+    for suffix in (".lock", ".log", ".serving"):
+        try:
+            path.with_suffix(suffix).unlink()
+        except OSError:
+            pass
+
+
 def write_record(path: Path, info: dict) -> None:
     """Atomically, readable by this user only (it holds the token)."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -221,7 +265,7 @@ def ensure_backend(idle_timeout: float = 900.0, notify=None) -> dict:
         if info is not None and not owns(info):
             remove_record(path, info.get("pid"))      # stale: its process is gone
         if notify:
-            notify("starting the embedded local model (once per machine)…")
+            notify(f"starting the embedded local model: {whose(path)}…")
         token = Secret(secrets.token_urlsafe(24))
         log = private(path.with_suffix(".log"), os.O_WRONLY | os.O_APPEND)
         proc = subprocess.Popen(      # the token in the environment: ps shows command lines

@@ -61,8 +61,9 @@ def execute(notebook, mode: str = "replay", cassette=None, timeout: int = 300):
     notebook = Path(notebook)
     nb = nbformat.read(notebook, as_version=4)
     with patched_environ(notebook_env(notebook, mode, cassette)):
+        # the kernel's own notes (TCP without encryption on loopback) are not the notebook's
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       record_timing=False,
+                       record_timing=False, extra_arguments=["--IPKernelApp.log_level=ERROR"],
                        resources={"metadata": {"path": str(notebook.parent)}}).execute()
     return nb
 

@@ -107,7 +107,9 @@ def test_model_choice_is_the_notebooks_default(panel, ip, fake):
     assert fake.last.model == "@cf/mistral/mistral-7b-instruct-v0.1"
     run(ip, "%cfai model llama2")
     assert panel.model.value == "@cf/meta/llama-2-7b-chat-fp16"
-    assert "context 3,072" in panel.limits.value and "retired 2026-05-30" in panel.limits.value
+    assert "Reads up to 3,072 tokens; answers up to 256 unless --max-tokens says more; prompt " \
+        "and answer together at most 2,500." in panel.limits.value
+    assert "retired 2026-05-30" in panel.limits.value
     labels = [label for label, _ in panel.model.options]
     assert labels[0] == ("@cf/zai-org/glm-4.7-flash  (131k context · $0.0605/$0.4 per M · "
                          "reasoning · tools)")

@@ -86,6 +86,8 @@ def test_the_server_owns_its_local_backend(jupyter_server):
     server.stop()                                   # the server goes, and so does the backend
     wait_for(lambda: not runtime.pid_alive(backend["pid"]), what="the backend to end")
     assert not record.exists()
+    left = sorted(p.name for p in server.runtime.glob(f"cfai-local-server-{server.proc.pid}*"))
+    assert left == []                               # no lock, log or serve file either
     assert os.environ.get("CFAI_LOCAL_RECORD") is None       # the test process untouched
 
 
