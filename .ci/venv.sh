@@ -4,9 +4,12 @@
 make_venv() {
     local extras="$1"
     # llama.cpp built for this CPU (-march=native) uses AMX on recent Xeons, and its AMX matmul
-    # crashes on Gemma 3 here; a portable AVX2 build is as fast for a 270M model. The llava /
-    # mtmd library (images) is not used by the embedded text model, so it is not built.
-    export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF}"
+    # crashes on Gemma 3 here; a portable AVX2 build is as fast for a 270M model. What the
+    # embedded text model does not use is not built: the llava / mtmd library (images) and
+    # llama.cpp's common library (see llama-no-common.cmake).
+    local portable="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+    local unused="-DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/.ci/llama-no-common.cmake"
+    export CMAKE_ARGS="${CMAKE_ARGS:-$portable $unused}"
     export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
     export PIP_DISABLE_PIP_VERSION_CHECK=1
     if [ ! -x .venv/bin/python ]; then
@@ -51,7 +54,10 @@ build_llama() {
     .venv/bin/python -m pip install -v --no-cache-dir "llama-cpp-python>=0.3.8" >"$log" 2>&1 &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        pct="$( (grep -o '^ *\[ *[0-9]*%\]' "$log" || true) | tail -1 | tr -dc '0-9')"
+        # ninja says [12/345], make says [ 12%]: either way, the share compiled so far
+        pct="$(grep -o -E '^ *\[ *[0-9]+(/[0-9]+|%)\]' "$log" 2>/dev/null | tail -1 \
+               | awk -F'[][/% ]+' '{ if ($3 != "") print int(100 * $2 / $3); else print $2 }')" \
+            || pct=""
         local line="  llama.cpp: ${pct:-0}% compiled · $(( SECONDS - start )) s"
         if [ -t 1 ]; then
             printf '\r%s ' "$line"
