@@ -29,6 +29,7 @@ class Answer:
         self.request = request                     # prompt or messages, and the parameters
         self.stream = stream
         self.parts: list[str] = []
+        self._joined: tuple[list[str], int, str] = (self.parts, 0, "")   # text, joined once
         self.size = 0                               # characters of text so far
         self.reasoning_parts: list[str] = []
         self.tool_calls: list[ToolCall] = []
@@ -62,7 +63,15 @@ class Answer:
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        """The text so far, joined once: later calls join only the parts that came since (a
+        cell reads it four or five times; a 10 MB answer took 74 ms a join)."""
+        parts, count, text = self._joined
+        if parts is not self.parts or count > len(self.parts):      # the parts were replaced
+            parts, count, text = self.parts, 0, ""
+        if count < len(parts):
+            text += "".join(parts[count:])
+            self._joined = (parts, len(parts), text)
+        return text
 
     def tail(self, limit: int) -> str:
         """The last ``limit`` characters or so of the text, without joining all of it."""
