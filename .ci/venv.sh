@@ -50,7 +50,7 @@ build_llama() {
     log="$(mktemp "${TMPDIR:-/tmp}/llama-build.XXXXXX.log")"
     start=$SECONDS
     echo "building llama-cpp-python from source, once (needs a C++ compiler and CMake;"
-    echo "  about 6 minutes on 2 idle cores, longer on a busy machine)"
+    echo "  about 3 minutes on 2 idle cores, longer on a busy machine)"
     .venv/bin/python -m pip install -v --no-cache-dir "llama-cpp-python>=0.3.8" >"$log" 2>&1 &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do

@@ -11,6 +11,9 @@ Prints:
   (each answer about 1 s long);
 - kernel memory (RSS) every 250 turns over --turns turns of one conversation (flat: what is sent
   is trimmed, and a turn is a few hundred bytes);
+- a %%cfai cell against the loop a user would write (requests + sseclient-py, an
+  update_display on every chunk) on the same 1 kB to 5 MB answers: time to the final display,
+  display messages and their bytes (target: the cell no slower);
 - for answers of 10 kB, 1 MB and 10 MB (1 kB chunks, sent as fast as the server can): the time
   from sending the cell to its final display, over the time WorkersAI.stream takes to read the
   same stream in the kernel (target <= 3x at 10 MB); the bytes of display messages over the
@@ -121,6 +124,44 @@ def big_answer(kernel, fake, size):
     return shown[-1]["received"] - start, read, sent, len(shown)
 
 
+NAIVE = """
+import json, os, time, requests, sseclient
+from IPython.display import Markdown, display
+url = (os.environ["CFAI_BASE_URL"] + "/accounts/" + os.environ["CLOUDFLARE_ACCOUNT_ID"]
+       + "/ai/run/@cf/meta/llama-2-7b-chat-int8")
+headers = {"Authorization": "Bearer " + os.environ["CLOUDFLARE_API_TOKEN"]}
+shown, text = display(Markdown(""), display_id=True), ""
+with requests.post(url, json={"prompt": "go", "stream": True}, headers=headers,
+                   stream=True) as response:
+    for event in sseclient.SSEClient(response).events():
+        if event.data == "[DONE]":
+            break
+        text += json.loads(event.data)["response"]
+        shown.update(Markdown(text))
+"""
+
+
+def against_naive(kernel, fake, size, chunks=100):
+    """A %%cfai cell and the loop a user would write (requests + sseclient-py, display and
+    update_display on every chunk) on the same answer of ``size`` bytes in ``chunks``
+    pieces: for each, (seconds from sending the cell to its final display, display
+    messages, their bytes)."""
+    piece = "w" * (size // chunks - 1) + " "
+    out = []
+    for code, mime in (("%%cfai --once -m llama2\ngo", "text/plain"), (NAIVE, "text/markdown")):
+        fake.enqueue(Reply.large(chunks, piece))
+        start = time.monotonic()
+        messages, reply = kernel.run(code, timeout=600)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        shown = displays(messages)
+        assert shown[-1]["content"]["data"][mime].count("w") >= (len(piece) - 1) * chunks, \
+            "the final display holds the whole answer"
+        out.append((shown[-1]["received"] - start, len(shown),
+                    sum(len(json.dumps(m["content"]["data"])) for m in shown)))
+    fake.reset()
+    return out
+
+
 def memory(kernel, fake, turns):
     rows = []
     code = ("import json\nrss = lambda: int(open('/proc/self/status').read()"
@@ -193,6 +234,16 @@ def main(argv=None):
                 count, seconds = iopub_per_answer(kernel, fake, rate)
                 print(f"iopub display messages at {rate:>6,} chunks/s: {count:4d} over "
                       f"{seconds:.2f} s ({count / seconds:.1f}/s; limit 20/s + 5)")
+            print("a %%cfai cell against the naive loop (requests + sseclient-py, an update per "
+                  "chunk), 100 chunks an answer: time to the final display, display "
+                  "messages, their bytes")
+            for size in (1_000, 100_000, 1_000_000, 5_000_000):
+                (c_time, c_msgs, c_bytes), (n_time, n_msgs, n_bytes) = \
+                    against_naive(kernel, fake, size)
+                print(f"  {size / 1e6:g} MB: cell {c_time * 1e3:7.1f} ms, {c_msgs:3d} messages, "
+                      f"{c_bytes / 1e6:8.2f} MB; naive {n_time * 1e3:7.1f} ms, {n_msgs:3d} "
+                      f"messages, {n_bytes / 1e6:8.2f} MB; time ratio {c_time / n_time:.2f} "
+                      f"(target <= 1.0) {'OK' if c_time <= n_time else 'MISSED'}")
             rows = memory(kernel, fake, args.turns)
             print("kernel RSS by turns: " + ", ".join(f"{t}: {mb} MB" for t, mb in rows))
             for size in (10_000, 1_000_000, 10_000_000):

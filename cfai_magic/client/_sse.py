@@ -9,6 +9,7 @@ import sseclient
 import urllib3
 
 from ..errors import StreamError
+from . import _chunked
 
 READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 BOM = b"\xef\xbb\xbf"
@@ -64,9 +65,10 @@ def capped(chunks, limit: int = MAX_EVENT):
 class Body:
     """The response body as the iterable of byte chunks (with ``close``) that SSEClient reads.
 
-    A chunked body is read one HTTP chunk at a time as it arrives; any other body with
-    ``read1``, so a stream without chunked framing is not held back until it ends. Both are
-    decoded (gzip, deflate) as the client's Accept-Encoding allows.
+    A chunked body is read in the blocks the socket gives (``_chunked``), or, when it is
+    encoded, one HTTP chunk at a time by urllib3; any other body with ``read1``, so a stream
+    without chunked framing is not held back until it ends. Encoded bodies (gzip, deflate)
+    are decoded as the client's Accept-Encoding allows.
     """
 
     def __init__(self, response: requests.Response):
@@ -80,6 +82,8 @@ class Body:
 
     def _read(self) -> Iterator[bytes]:
         raw = self.response.raw
+        if _chunked.fast(raw):                      # a block per socket read, not per chunk
+            return _chunked.blocks(raw)
         if getattr(raw, "chunked", False) and hasattr(raw, "stream"):
             return raw.stream(None, decode_content=True)
         if not hasattr(raw, "read1"):
