@@ -143,6 +143,7 @@ class FakeWorkersAI:
         self.requests: list = []
         self.jobs: dict = {}             # the Batch API's requests, by request_id
         self.queue_polls = 2             # polls a job answers "queued"/"running" before done
+        self.model_list_delay = 0.0      # seconds each models/search page waits
         self._jobs = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -248,6 +249,8 @@ class FakeWorkersAI:
             self.requests.append(request)
 
     def model_list(self, request) -> list[dict]:
+        if self.model_list_delay:                 # a slow catalog (a benchmark's latency)
+            self._server.stopping.wait(self.model_list_delay)
         return self.models
 
     def status(self) -> dict:
