@@ -426,12 +426,8 @@ class CfaiMagics(Magics, Settings):
             + (f", key from {key}" if key else ""))
         if self.session.chooser.resolved() == "local":
             from .local import runtime
-            path = runtime.record_path()
-            info = runtime.read_record(path)
-            where = f"running at {info['url']} (pid {info['pid']})" if runtime.owns(info) \
-                else "it starts with the first cell that needs it"
-            say(f"Local model: {runtime.whose(path)}; {where}. cfai-local status lists "
-                "every one.")
+            say(f"Local model: {runtime.whose(runtime.record_path())} (cfai-local status "
+                "shows whether it runs, and every other one)")
 
     def _cmd_fix(self, args):
         from .context import fix_prompt
