@@ -9,6 +9,7 @@ import pytest
 
 from cfai_magic import errors
 from cfai_magic.client import WorkersAI
+from rawhttp import read_head
 
 MODEL = "@cf/meta/llama-2-7b-chat-int8"
 
@@ -41,12 +42,7 @@ class Scripted:
             self.connections += 1
             with conn:
                 while self.scripts:
-                    request = b""
-                    while b"\r\n\r\n" not in request:
-                        more = conn.recv(65536)
-                        if not more:
-                            break
-                        request += more
+                    request = read_head(conn)
                     if not request:
                         break
                     head, _, body = request.partition(b"\r\n\r\n")

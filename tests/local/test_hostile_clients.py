@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from cfai_magic.testing import wait_for
+from rawhttp import read_head
 
 TOKEN = "hostile-test-token-1234567890"
 IDLE = 3.0                      # the server's connection timeout in this test
@@ -56,16 +57,6 @@ def head(served, length: str, token: str | None = None) -> bytes:
             f"{auth}Content-Length: {length}\r\n\r\n").encode()
 
 
-def answer_of(sock) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        if not piece:
-            break
-        data += piece
-    return data
-
-
 def test_a_huge_body_without_a_token_is_refused_before_it_is_read(served):
     pid = served["proc"].pid
     before = rss_kb(pid)
@@ -78,7 +69,7 @@ def test_a_huge_body_without_a_token_is_refused_before_it_is_read(served):
     except (BrokenPipeError, ConnectionResetError):
         pass
     try:
-        reply = answer_of(sock)
+        reply = read_head(sock)
     except ConnectionResetError:
         reply = b""
     sock.close()
@@ -91,7 +82,7 @@ def test_a_huge_body_without_a_token_is_refused_before_it_is_read(served):
 @pytest.mark.parametrize("length", ["-1", "abc", "1e9", "0x10", str(17 * 1024 * 1024)])
 def test_bad_or_too_large_lengths_are_answered_at_once(served, length):
     sock = raw(served, head(served, length, TOKEN))
-    reply = answer_of(sock).decode("latin-1")
+    reply = read_head(sock).decode("latin-1")
     sock.close()
     status = 413 if length.isdigit() else 400
     assert reply.startswith(f"HTTP/1.1 {status}"), reply[:80]
