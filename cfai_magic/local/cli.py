@@ -61,17 +61,18 @@ def serve(args) -> int:
 
 def status(args) -> int:
     """Every local backend this user runs; the one this environment would use is marked."""
+    from ..safe import plain               # records are files: their words are untrusted
     from .runtime import answers, backends, record_path, whose
     here = record_path()
     found = backends()
     for path, info in found:
         mark = "*" if path == here else " "
         state = "answering" if answers(info) else "not answering"
-        print(f"{mark} {whose(path)}: {info['url']} (pid {info['pid']}, model "
-              f"{info.get('model')}, {state})")
+        print(plain(f"{mark} {whose(path)}: {info['url']} (pid {info['pid']}, model "
+                    f"{info.get('model')}, {state})"))
     if not any(path == here for path, _ in found):
-        print(f"{'' if found else 'no local backend is running; '}this environment would "
-              f"start {whose(here)} ({here})")
+        print(plain(f"{'' if found else 'no local backend is running; '}this environment "
+                    f"would start {whose(here)} ({here})"))
         return 1
     print("* the one this environment uses")
     return 0

@@ -37,7 +37,7 @@ def test_status_lists_every_backend_and_marks_the_one_used_here(tmp_path):
     server = tmp_path / "cfai-local-server-4242.json"
     record(tmp_path / runtime.RECORD)
     record(server)
-    record(tmp_path / "cfai-demo-77.json")
+    record(tmp_path / "cfai-demo-77.json", model="evil\x1b]0;pwned\x07\x1b[2J")
     (tmp_path / "cfai-local-server-999999.json").write_text('{"pid": 999999, "url": "x"}')
     out = status(tmp_path, record_env=server)
     lines = out.stdout.splitlines()
@@ -50,6 +50,7 @@ def test_status_lists_every_backend_and_marks_the_one_used_here(tmp_path):
     assert all("not answering" in line for line in lines[:3])
     assert lines[-1] == "* the one this environment uses"
     assert "t0ken" not in out.stdout
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout    # through the door
 
 
 def test_status_says_what_would_start_when_none_runs(tmp_path):
