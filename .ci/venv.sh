@@ -19,9 +19,10 @@ make_venv() {
     if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
         build_llama || return 1
     fi
-    # the stamp: what was installed last, so an unchanged checkout installs nothing
-    local stamp=".venv/.cfai-installed" want
-    want="$extras $(cat pyproject.toml jupyter-config/jupyter_server_config.d/cfai_magic.json | sha256sum | cut -c1-16)"
+    # a stamp per set of extras: what was installed, so an unchanged checkout installs nothing
+    # (the demo's and the tests' commands run one after the other install once each)
+    local stamp=".venv/.cfai-installed-${extras//,/-}" want
+    want="$(cat pyproject.toml jupyter-config/jupyter_server_config.d/cfai_magic.json | sha256sum | cut -c1-16)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         local out
         out="$(mktemp "${TMPDIR:-/tmp}/cfai-install.XXXXXX.log")"
