@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import InputError
@@ -54,7 +55,7 @@ def _head(path: str) -> str:
     return found.group(0) if found else ""
 
 
-def lookup(path: str, namespace: dict):
+def lookup(path: str, namespace: Mapping):
     """The value of ``name.attr[key]...`` in ``namespace``, or _MISSING."""
     name = _head(path)
     if name not in namespace:
@@ -116,7 +117,7 @@ class Filling:
             self.notes.append(note)
 
 
-def interpolate(text: str, namespace: dict, escape=str, pictures: list | None = None,
+def interpolate(text: str, namespace: Mapping, escape=str, pictures: list | None = None,
                 filling: Filling | None = None) -> str:
     """Fill ``{name...}`` fields from ``namespace``; see the module docstring. With
     ``pictures`` (or a ``filling``), an image value is kept there and its place marked."""
@@ -178,7 +179,7 @@ def _role_of(word: str) -> str | None:
     return None
 
 
-def _parse_json(text: str, namespace: dict, filling: Filling) -> list[dict]:
+def _parse_json(text: str, namespace: Mapping, filling: Filling) -> list[dict]:
     pictures = filling.pictures
     filled = interpolate(text, namespace, _json_escape, filling=filling)
     try:
@@ -199,7 +200,7 @@ def _parse_json(text: str, namespace: dict, filling: Filling) -> list[dict]:
     return [{"role": m["role"], "content": with_pictures(m["content"], pictures)} for m in data]
 
 
-def _parse_roles(lines: list[str], namespace: dict, filling: Filling) -> list[dict]:
+def _parse_roles(lines: list[str], namespace: Mapping, filling: Filling) -> list[dict]:
     pictures = filling.pictures
     messages: list[dict] = []
     starts: list[int] = []
@@ -222,7 +223,7 @@ def _parse_roles(lines: list[str], namespace: dict, filling: Filling) -> list[di
     return messages
 
 
-def parse_cell(text: str, namespace: dict | None = None, *, fill: bool = True,
+def parse_cell(text: str, namespace: Mapping | None = None, *, fill: bool = True,
                budget: int | None = None) -> Parsed:
     """A cell's text as a prompt or a list of messages; :class:`InputError` for bad input.
     ``budget``: the characters a value may take (None: values written as str, as before)."""

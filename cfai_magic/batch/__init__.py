@@ -187,8 +187,7 @@ def _job(session, template, table, i, spec, params, system, namespace, no_vars, 
     try:
         # values as written: a row too long for the model fails alone (and is listed in
         # .errors) rather than being cut where no notice would say so
-        parsed = parse_cell(template, dict(ChainMap(table.fields(i), namespace)),
-                            fill=not no_vars)
+        parsed = parse_cell(template, ChainMap(table.fields(i), namespace), fill=not no_vars)
         ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False,
                        tools=tools, max_steps=max_steps)
         prepared = turn.prepare(session, ask)

@@ -117,9 +117,10 @@ class Run:
             self._row(job)
 
     def _row(self, job: Job) -> None:
-        if job.error is not None or job.prepared is None:
-            self.failed(job.index, job.error or "not prepared")
+        if job.error is not None:
+            self.failed(job.index, job.error)
             return
+        assert job.prepared is not None           # a job is refused or prepared
         answer = turn.execute(self.session, job.prepared, NULL, cancel=self.cancel,
                               on_stream=self._opened)
         with self._lock:

@@ -18,6 +18,7 @@ from urllib3.exceptions import ProtocolError
 BLOCK = 65536
 MAX_LINE = 65536                 # a chunk-size or trailer line longer than this is a fault
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)       # Linux only
+SIZE, CRLF, TRAILERS = -1, -2, -3   # what is due next, when no chunk data is (``left``)
 
 
 def fast(raw) -> bool:
@@ -53,7 +54,7 @@ def blocks(raw) -> Iterator[bytes]:
     original = raw._original_response
     fp = original.fp
     ack = _acker(raw)
-    buf, pos, left = bytearray(), 0, -1      # left: data bytes due in this chunk; -1: a size
+    buf, pos, left = bytearray(), 0, SIZE    # left: data bytes due in this chunk, or a state
     while True:
         out = bytearray()
         while True:
@@ -63,13 +64,13 @@ def blocks(raw) -> Iterator[bytes]:
                 pos, left = pos + take, left - take
                 if left:
                     break
-                left = -2                            # the CRLF after the data
-            if left == -2:
+                left = CRLF                          # after the data
+            if left == CRLF:
                 if len(buf) - pos < 2:
                     break
                 if buf[pos:pos + 2] != b"\r\n":
                     raise ProtocolError("A chunk of the response did not end with CRLF")
-                pos, left = pos + 2, -1
+                pos, left = pos + 2, SIZE
             end = buf.find(b"\n", pos)
             if end < 0:
                 if len(buf) - pos > MAX_LINE:
@@ -77,7 +78,7 @@ def blocks(raw) -> Iterator[bytes]:
                 break
             line = bytes(buf[pos:end]).split(b";", 1)[0].strip()
             pos = end + 1
-            if left == -3:                           # trailers, until a blank line
+            if left == TRAILERS:                     # until a blank line
                 if not line:
                     if out:
                         yield bytes(out)
@@ -89,7 +90,7 @@ def blocks(raw) -> Iterator[bytes]:
             except ValueError:
                 raise ProtocolError(f"Invalid chunk length in the response: {line[:20]!r}") \
                     from None
-            left = size if size else -3
+            left = size if size else TRAILERS
         if out:
             yield bytes(out)
         del buf[:pos]

@@ -56,16 +56,23 @@ def record_path() -> Path:
 PATTERNS = (RECORD, "cfai-local-server-*.json", "cfai-demo-*.json")   # who starts one
 
 
+def _owner(path: Path) -> tuple[str, str] | None:
+    """Who a record's name says started its backend, and that process's pid: a Jupyter
+    server's or the demo's; None for the machine's or any other."""
+    import re
+    found = re.fullmatch(r"cfai-(local-server|demo)-(\d+)\.json", path.name)
+    return (found.group(1), found.group(2)) if found else None
+
+
 def whose(path: Path) -> str:
     """Which backend a record is, in words: the machine's, a Jupyter server's, the demo's."""
-    import re
+    owner = _owner(path)
     if path.name == RECORD:
         return "this machine's shared one (for kernels with no Jupyter server of cfai_magic)"
-    found = re.fullmatch(r"cfai-(local-server|demo)-(\d+)\.json", path.name)
-    if found and found.group(1) == "local-server":
-        return f"Jupyter server {found.group(2)}'s own (for its kernels, stopped with it)"
-    if found:
-        return f"cfai-demo {found.group(2)}'s (for its JupyterLab, stopped with it)"
+    if owner and owner[0] == "local-server":
+        return f"Jupyter server {owner[1]}'s own (for its kernels, stopped with it)"
+    if owner:
+        return f"cfai-demo {owner[1]}'s (for its JupyterLab, stopped with it)"
     return f"the one recorded at {path}"
 
 
@@ -88,7 +95,7 @@ def backends() -> list[tuple[Path, dict]]:
 def tidy(path: Path) -> None:
     """After the backend of ``path`` ends: a Jupyter server's or the demo's record is never
     used again, so its lock, log and serve files go with it (the machine's stay, reused)."""
-    if path.name == RECORD or not any(path.match(p) for p in PATTERNS):
+    if _owner(path) is None:
         return
     for suffix in (".lock", ".log", ".serving"):
         try:
