@@ -9,8 +9,8 @@ from typing import Any
 from dataclasses import replace
 
 from .errors import CfaiError, InputError, LimitExceeded, UnknownModel
-from .models import (ALIASES, BUILT_IN, DEFAULT_CLOUDFLARE, LOCAL, LOCAL_MODEL,
-                     UNKNOWN_CONTEXT, Model)
+from .models import (ALIASES, BUILT_IN, DEFAULT_CLOUDFLARE, LOCAL, LOCAL_MODEL, NOT_TEXT,
+                     RENAMED, UNKNOWN_CONTEXT, Model)
 from .models import SEED as _SEED
 
 SEED = (*_SEED, LOCAL)     # the models the first version knew; ours to serve offline
@@ -84,11 +84,14 @@ class Catalog:
         ``open`` allows any id (an OpenAI-compatible engine names its own models).
         """
         name = (name or "").strip()
-        key = ALIASES.get(name, name)
+        key = (None if open else RENAMED.get(name)) or ALIASES.get(name, name)
         if key in self._models:
             return self._models[key]
         if open and name:
             return Model(name, source="unverified")
+        if name in NOT_TEXT:
+            raise UnknownModel(f"{name} is not a text-generation model",
+                               hint=NOT_TEXT[name] + "; %cfai models lists the chat models")
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.4)
         near = difflib.get_close_matches(name, self.ids(), n=1, cutoff=0.9)
         if _FULL_ID.match(name) and not self.live and not near:
@@ -96,9 +99,20 @@ class Catalog:
         hint = f"Did you mean {', '.join(close)}?" if close else "See %cfai models for the list"
         raise UnknownModel(f"Unknown model {name!r}", hint=hint)
 
+    @staticmethod
+    def renamed(name: str | None) -> str | None:
+        """What to say when a cell names an id that now answers as another model."""
+        name = (name or "").strip()
+        became = RENAMED.get(name)
+        return f"{name} now answers as {became} (at its prices): sent as {became}." \
+            if became else None
+
     def check(self, model: Model, *, max_tokens: int | None = None,
-              messages: list[dict] | None = None, prompt: str | None = None) -> None:
+              messages: list[dict] | None = None, prompt: str | None = None,
+              lora: str | None = None) -> None:
         """Refuse what the service would refuse, before it is sent."""
+        if lora is not None:
+            check_lora(self, model, lora)
         if messages and not model.vision and model.source != "unverified":
             from .images import pictures_in
             if pictures_in(messages):
@@ -147,6 +161,21 @@ class Catalog:
         return True
 
 
+_ADAPTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")    # a fine-tune's name or id
+
+
+def check_lora(catalog: Catalog, model: Model, lora) -> None:
+    """A LoRA adapter only on a base model that takes one, named as fine-tunes are named."""
+    if not isinstance(lora, str) or not _ADAPTER.fullmatch(lora):
+        raise InputError(f"--lora needs a fine-tune's name or id, not {str(lora)[:60]!r}",
+                         hint="Names hold letters, digits, '-', '_' and '.' (wrangler ai "
+                              "finetune list shows yours)")
+    if not model.lora and model.source != "unverified":
+        bases = ", ".join(m.id for m in catalog if m.lora and not m.retired()) or "none known"
+        raise InputError(f"{model.id} takes no LoRA adapters; nothing was sent",
+                         hint=f"Run the adapter on the base model it was trained for: {bases}")
+
+
 def live_facts(item: dict) -> dict:
     """The Model fields that a models/search item gives (values are strings there)."""
     props = {p.get("property_id"): p.get("value") for p in item.get("properties") or []
@@ -171,6 +200,8 @@ def live_facts(item: dict) -> dict:
                         ("async_queue", "batch")):
         if prop in props:
             facts[field] = str(props[prop]).lower() == "true"
+    if "lora" in props:                   # "true", or the adapters' list
+        facts["lora"] = props["lora"] not in (None, False, "", "false", [])
     when = props.get("planned_deprecation_date")
     if isinstance(when, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", when[:10]):
         facts["retires"] = when[:10]

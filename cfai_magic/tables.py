@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from . import safe
+from .models import LOCAL_MODEL
 
-COLUMNS = ("", "model", "context", "$/M in", "$/M out", "flags", "status", "source")
+COLUMNS = ("", "model", "context", "$/M in", "$/M out", "requests", "flags", "status",
+           "source")
 
 
 def _price(value) -> str:
@@ -18,7 +20,8 @@ class ModelTable:
         self.descriptions = [m.description for m in models]     # the id's tooltip in HTML
         self.rows = [("*" if m.id == current else "", m.id,
                       f"{m.context_tokens:,}" if m.context_tokens else "?",
-                      _price(m.price_in), _price(m.price_out), ", ".join(m.flags) or "-",
+                      _price(m.price_in), _price(m.price_out),
+                      "-" if m.id == LOCAL_MODEL else m.limit(), ", ".join(m.flags) or "-",
                       m.status() or "-", m.source) for m in models]
 
     def __repr__(self) -> str:

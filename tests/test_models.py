@@ -37,3 +37,53 @@ def test_limits_and_summary_in_words_leave_out_what_is_not_known():
                          "says more"
     assert m.summary() == "131k context · $0.06/$0.4 per M · tools"
     assert Model("@cf/x/z").summary() == "context ?"
+
+
+def test_every_entry_of_the_built_in_table_names_its_source():
+    """Each Model(...) of the table (and each seed) has a '# source:' comment just above it."""
+    import ast
+    import inspect
+    from cfai_magic import models
+    text = inspect.getsource(models)
+    lines = text.splitlines()
+    calls = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", "") in ("Model", "_retired_seed")
+             and node.col_offset in (4, 8)]           # entries and LOCAL, not the helper
+    assert len(calls) == len(BUILT_IN)
+    for call in calls:
+        above = call.lineno - 2
+        while lines[above].lstrip().startswith("#") and "source:" not in lines[above]:
+            above -= 1                                           # a comment of several lines
+        assert "# source:" in lines[above], f"line {call.lineno} has no source comment"
+
+
+def test_limits_by_model_frontier_ones_at_twenty_a_minute():
+    from cfai_magic.models import CURRENT
+    limits = {m.id: m.per_minute for m in CURRENT}
+    for frontier in ("@cf/moonshotai/kimi-k2.6", "@cf/moonshotai/kimi-k2.7-code",
+                     "@cf/zai-org/glm-5.2"):
+        assert limits[frontier] == 20.0
+    assert limits[DEFAULT_CLOUDFLARE] == 300.0
+    assert Model("@cf/x/y", rate=20, rate_credits=50).limit() == "20/min (50 with gateway credits)"
+
+
+def test_renamed_and_non_text_ids_say_what_they_are():
+    from cfai_magic.catalog import Catalog
+    from cfai_magic.errors import UnknownModel
+    catalog = Catalog()
+    assert catalog.resolve("@cf/moonshotai/kimi-k2.5").id == "@cf/moonshotai/kimi-k2.6"
+    assert "now answers as @cf/moonshotai/kimi-k2.6" in catalog.renamed(
+        "@cf/moonshotai/kimi-k2.5")
+    assert catalog.renamed(DEFAULT_CLOUDFLARE) is None
+    with pytest.raises(UnknownModel, match="not a text-generation model"):
+        catalog.resolve("@cf/moondream/moondream3.1-9B-A2B")
+    # an engine that names its own models renames nothing
+    assert catalog.resolve("@cf/moonshotai/kimi-k2.5", open=True).id == "@cf/moonshotai/kimi-k2.5"
+
+
+def test_the_live_list_says_which_models_take_adapters():
+    from cfai_magic.catalog import live_facts
+    assert live_facts({"properties": [{"property_id": "lora", "value": "true"}]})["lora"]
+    assert live_facts({"properties": [{"property_id": "lora", "value": [{"name": "x"}]}]})["lora"]
+    assert not live_facts({"properties": [{"property_id": "lora", "value": "false"}]})["lora"]
+    assert "lora" not in live_facts({"properties": []})

@@ -37,14 +37,16 @@ def test_models_lists_the_catalog(ip, fake):
     out = run(ip, "%cfai models")
     bundle = out.outputs[0]["data"]
     lines = bundle["text/plain"].splitlines()
-    assert lines[0].split() == ["model", "context", "$/M", "in", "$/M", "out", "flags",
-                                "status", "source"]
+    assert lines[0].split() == ["model", "context", "$/M", "in", "$/M", "out", "requests",
+                                "flags", "status", "source"]
     assert lines[1].split() == ["*", "@cf/zai-org/glm-4.7-flash", "131,072", "0.0605", "0.4",
-                                "reasoning,", "tools", "-", "built-in"]
+                                "300/min", "reasoning,", "tools", "-", "built-in"]
     int8 = next(line for line in lines if "llama-2-7b-chat-int8" in line)
-    assert int8.split()[1:] == ["2,048", "-", "-", "-", "retired", "2026-05-30", "built-in"]
+    assert int8.split()[1:] == ["2,048", "-", "-", "300/min", "-", "retired", "2026-05-30",
+                                "built-in"]
     kimi = next(line for line in lines if "kimi-k2.6" in line)
     assert "paid plan" in kimi and "0.95" in kimi and "262,144" in kimi
+    assert "20/min (50 with gateway credits)" in kimi
     order = [line.split()[0] for line in lines[1:]]
     assert order.index("@cf/moonshotai/kimi-k2.6") < order.index("@cf/meta/llama-2-7b-chat-int8")
     assert "<table" in bundle["text/html"] and \
@@ -74,8 +76,8 @@ def test_models_refresh_reads_the_live_properties(ip, fake):
     fake.models.append({"name": "@cf/../../evil", "task": {"name": "Text Generation"}})
     text = run(ip, "%cfai models --refresh").outputs[0]["data"]["text/plain"]
     row = next(line for line in text.splitlines() if "llama-3-8b-instruct " in line + " ")
-    assert row.split() == ["@cf/meta/llama-3-8b-instruct", "8,192", "0.28", "0.83", "tools",
-                           "retires", "2099-01-31", "live"]
+    assert row.split() == ["@cf/meta/llama-3-8b-instruct", "8,192", "0.28", "0.83", "300/min",
+                           "tools", "retires", "2099-01-31", "live"]
     assert "evil" not in text                        # an id that would change a URL path
     assert "@cf/meta/llama-3-8b-instruct" in session(ip).catalog.names()
 
