@@ -56,8 +56,15 @@ def check_body(body, kind: str = "run", queued: bool = False) -> None:
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
                                    or max_tokens < 1):
         raise _invalid("max_tokens must be a positive integer")
-    if body.get("options") is not None and not isinstance(body["options"], dict):
+    options = body.get("options")
+    if options is not None and not isinstance(options, dict):
         raise _bad("Type mismatch of '/options', not an object")
+    if isinstance(options, dict) and not isinstance(options.get("rejectIfBusy", False), bool):
+        raise _bad("Type mismatch of '/options/rejectIfBusy', not a boolean")
+    if "lora" in body and not isinstance(body["lora"], str):
+        raise _bad("Type mismatch of '/lora', not a string")
+    if "raw" in body and body["raw"] not in (True, False, "true", "false"):
+        raise _bad("Type mismatch of '/raw', not a boolean")   # (LoRA's docs send "true")
 
 
 def check_messages(messages) -> None:

@@ -115,7 +115,7 @@ def search_item(model, description: str | None = None) -> dict:
         props.append(("price", prices))
     for flag, prop in (("tools", "function_calling"), ("reasoning", "reasoning"),
                         ("vision", "vision"), ("paid", "require_workers_paid"),
-                        ("batch", "async_queue")):
+                        ("batch", "async_queue"), ("lora", "lora")):
         if getattr(model, flag):
             props.append((prop, "true"))
     if model.retires:
@@ -266,6 +266,8 @@ class Handler(BaseHTTPRequestHandler):
             if found is None or (found[0] in POSTS) != (method == "POST"):
                 raise ApiError(404, 7000, f"No route for {method} {urlsplit(self.path).path}")
             kind, account, gateway, model = found
+            if kind in POSTS and gateway is None:      # AI Gateway by header (the unified API)
+                gateway = self.headers.get("cf-aig-gateway-id") or None
             credential = self._credential()
             req = Request(method, self.path, kind, account, model, gateway,
                           query={k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()},

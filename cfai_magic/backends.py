@@ -3,7 +3,9 @@
     Backend(kind, base_url, protocol, label, ...)
       cloudflare   Cloudflare's API (/ai/run, or /ai/v1 for the openai protocol): the
                    Cloudflare token; billed; 300 requests a minute
-      gateway      AI Gateway: the Cloudflare token; billed; 300 a minute
+      gateway      through AI Gateway: Cloudflare's API with a cf-aig-gateway-id header (or,
+                   with gateway_form="url", gateway.ai.cloudflare.com): the Cloudflare token;
+                   billed
       custom       Cloudflare's protocol at a root the user set (CFAI_BASE_URL, base_url=):
                    the Cloudflare token, because the user sent it there on purpose; not billed
       engine       an OpenAI-compatible engine at a root the user set (vLLM, llama.cpp, Ollama):
@@ -65,6 +67,7 @@ class Backend:
     token: Secret | None = None
     key_name: str = ""              # where the token came from, for the hint on a 401
     gateway: str | None = None
+    gateway_form: str = "header"    # header: cf-aig-gateway-id; url: the gateway's own URL
     billed: bool = False
     rate: float | None = None       # requests a minute a batch keeps to by default
     workers: int = 16               # threads a batch sends from by default
@@ -112,7 +115,20 @@ class Backend:
     def key(self) -> tuple:
         """What identifies this backend for reusing a client (the token only by digest)."""
         digest = self.token.fingerprint() if self.token else ""
-        return (self.kind, self.base_url, self.protocol, self.account_id, self.gateway, digest)
+        return (self.kind, self.base_url, self.protocol, self.account_id, self.gateway,
+                self.gateway_form, digest)
+
+    @property
+    def busy_option(self) -> bool:
+        """It takes ``options.rejectIfBusy`` (Cloudflare's /ai/run and /ai/v1)."""
+        return self.kind in ("cloudflare", "gateway", "custom")
+
+    def per_minute(self, model) -> float | None:
+        """Requests a minute a batch keeps to for ``model``: its own limit on Cloudflare
+        (20 for frontier models), none elsewhere."""
+        if self.rate is None:
+            return None
+        return min(self.rate, model.per_minute)
 
 
 def _netloc(url: str) -> str:
@@ -121,20 +137,33 @@ def _netloc(url: str) -> str:
 
 
 def cloudflare(account_id: str, token: Secret, protocol: str, base_url: str | None = None,
-               gateway: str | None = None, key_name: str = config.ENV_TOKEN) -> Backend:
-    """Cloudflare's API (or a root the user set for it on purpose)."""
+               gateway: str | None = None, key_name: str = config.ENV_TOKEN,
+               gateway_form: str = "header") -> Backend:
+    """Cloudflare's API (or a root the user set for it on purpose), through AI Gateway when
+    ``gateway`` names one: by header by default, or at the gateway's URL (``/ai/run`` only)."""
     from .client import protocols
+    from .client.protocols.paths import account_segment
+    from .gateway import FORMS
     wire = protocols.get(protocol)
+    if gateway is not None:
+        account_segment(gateway, "gateway name")
+        if gateway_form not in FORMS:
+            raise ConfigError(f"The gateway form is header or url, not {gateway_form!r}")
+        if gateway_form == "url" and wire.NAME != "workers-ai":
+            raise ConfigError("The gateway's URL form serves /ai/run only",
+                              hint="Use the header form (the default) with --protocol openai")
+    by_url = gateway is not None and gateway_form == "url"
     if base_url is None:
-        root = config.GATEWAY_URL if gateway else config.CLOUDFLARE_URL
-        url = wire.root(root, account_id)
+        url = wire.root(config.GATEWAY_URL if by_url else config.CLOUDFLARE_URL, account_id)
         kind = "gateway" if gateway else "cloudflare"
     else:
         url = config.check_base_url(base_url)
         kind = "cloudflare" if config.origin(url) in config.CLOUDFLARE_ORIGINS else "custom"
+        if kind == "cloudflare" and gateway:
+            kind = "gateway"
     billed = kind in ("cloudflare", "gateway")
     return Backend(kind, url, wire.NAME, kind if billed else _netloc(url), account_id, token,
-                   key_name, gateway, billed, CLOUDFLARE_RATE if billed else None)
+                   key_name, gateway, gateway_form, billed, CLOUDFLARE_RATE if billed else None)
 
 
 def engine(base_url: str, token: Secret | None, key_name: str = config.ENV_OPENAI_KEY) -> Backend:
@@ -178,7 +207,7 @@ def engine_key(key_env: str | None = None) -> tuple[Secret | None, str]:
 
 
 def from_args(account_id=None, api_token=None, base_url=None, gateway=None,
-              protocol=None) -> Backend:
+              protocol=None, gateway_form: str = "header") -> Backend:
     """The backend the client's arguments (and the environment) name; see the module doc."""
     from .client import protocols
     api_token = config.as_secret(api_token)
@@ -187,7 +216,11 @@ def from_args(account_id=None, api_token=None, base_url=None, gateway=None,
     if wire.ACCOUNT_IN_PATH or base_url is None or \
             config.origin(config.check_base_url(base_url)) in config.CLOUDFLARE_ORIGINS:
         creds = config.credentials(account_id, api_token)   # says what to set if missing
-        return cloudflare(creds.account_id, creds.token, wire.NAME, base_url, gateway)
+        return cloudflare(creds.account_id, creds.token, wire.NAME, base_url, gateway,
+                          gateway_form=gateway_form)
+    if gateway:
+        raise ConfigError("AI Gateway is Cloudflare's: an engine at a URL of its own has none",
+                          hint="Leave out gateway=, or use Cloudflare's API")
     if api_token:
         return engine(base_url, api_token, "the key given")
     return engine(base_url, *engine_key())
@@ -206,6 +239,8 @@ class Chooser:
         self.setting = _env("CFAI_BACKEND") or "auto"
         self.protocol = _env(config.ENV_PROTOCOL) or "workers-ai"
         self.key_env: str | None = None
+        self.gateway: str | None = _env("CFAI_GATEWAY") or None
+        self.gateway_form = "header"
         self._account: str | None = None
         self._token: Secret | None = None
 
@@ -220,10 +255,18 @@ class Chooser:
             self._token = token
 
     def choose(self, setting: str, protocol: str | None = None,
-               key_env: str | None = None) -> None:
+               key_env: str | None = None, gateway: str | None = None,
+               gateway_form: str | None = None) -> None:
+        """``gateway``: a name, or "" for none; None leaves it as it is."""
         from .client import protocols
+        from .client.protocols.paths import account_segment
         if setting not in BACKENDS:
             config.check_base_url(setting)
+        if gateway:
+            account_segment(gateway, "gateway name")
+            if setting == "local":
+                raise ConfigError("AI Gateway is Cloudflare's: the local backend has none",
+                                  hint="%cfai backend cloudflare --gateway NAME")
         if protocol is not None:
             protocols.get(protocol)               # an unknown one says which there are
         if key_env is not None and not key_env.isidentifier():
@@ -232,6 +275,10 @@ class Chooser:
             self.key_env = key_env            # a new backend starts from OPENAI_API_KEY
         self.setting = setting
         self.protocol = protocol or self.protocol
+        if gateway is not None:
+            self.gateway = gateway or None
+        if gateway_form is not None:
+            self.gateway_form = gateway_form
 
     @property
     def wire(self):
@@ -269,7 +316,8 @@ class Chooser:
         if wire.ACCOUNT_IN_PATH or url is None or \
                 config.origin(config.check_base_url(url)) in config.CLOUDFLARE_ORIGINS:
             creds = config.credentials(self._account, self._token)
-            return cloudflare(creds.account_id, creds.token, wire.NAME, url)
+            return cloudflare(creds.account_id, creds.token, wire.NAME, url, self.gateway,
+                              gateway_form=self.gateway_form)
         return engine(url, *engine_key(self.key_env))
 
     def masked(self) -> dict:

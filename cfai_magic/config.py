@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .errors import ConfigError
@@ -57,6 +57,13 @@ class Settings(Configurable):
                                "model's context); a DataFrame, a Series or an array is "
                                "described in 3,800 at most.").tag(config=True)
 
+    cache_ttl = Int(0, help="Seconds AI Gateway keeps an answer in its cache (60 to 2592000; "
+                            "0: the gateway's own setting). Only with a gateway; a cell's "
+                            "--cache-ttl or --no-cache wins.").tag(config=True)
+    log_payload = Bool(True, help="Whether AI Gateway's log keeps each prompt and answer. "
+                                  "False sends cf-aig-collect-log-payload: false (tokens, cost "
+                                  "and time are still logged).").tag(config=True)
+
     @validate("timeout", "max_retries", "updates_per_second", "local_idle_timeout",
               "value_budget")
     def _in_range(self, proposal):
@@ -65,6 +72,14 @@ class Settings(Configurable):
         low, high, what = RANGES[name]
         if not (low <= value <= high) or value != value:
             raise TraitError(f"CfaiMagics.{name} = {value!r} is out of range: {what}")
+        return value
+
+    @validate("cache_ttl")
+    def _ttl(self, proposal):
+        value = proposal["value"]
+        if value and not 60 <= value <= 30 * 86400:
+            raise TraitError(f"CfaiMagics.cache_ttl = {value!r} is out of range: give 0 (the "
+                             "gateway's own setting) or seconds from 60 to 2592000")
         return value
 
     @validate("default_model")

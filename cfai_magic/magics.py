@@ -110,7 +110,12 @@ def _subcommands() -> MagicArgumentParser:
                    "OPENAI_API_KEY; the Cloudflare token only goes to Cloudflare).",
         (["name"], dict(nargs="?")),
         (["--protocol"], dict(choices=sorted(PROTOCOLS))),
-        (["--key-env"], dict(metavar="NAME", help="environment variable with the engine's key")))
+        (["--key-env"], dict(metavar="NAME", help="environment variable with the engine's key")),
+        (["--gateway"], dict(metavar="NAME", help="route Cloudflare requests through this AI "
+                                                  "Gateway (a cf-aig-gateway-id header)")),
+        (["--gateway-url"], dict(action="store_true", help="with --gateway: use the gateway's "
+                                                           "own URL instead of the header")),
+        (["--no-gateway"], dict(action="store_true", help="stop using AI Gateway")))
     add("fix", "Ask why a cell failed (default: the last that did) and put the corrected code "
                "in a new cell below, not run.",
         (["cell"], dict(nargs="?", type=int, help="the cell's number, as In[n]")),
@@ -179,6 +184,16 @@ class CfaiMagics(Magics, Settings):
     @argument("--max-steps", type=int, default=8, metavar="N",
               help="with --tools: rounds of calls before the loop stops (default 8)")
     @argument("--confirm", action="store_true", help="with --tools: ask before each call")
+    @argument("--wait", action="store_true",
+              help="queue for capacity when the model is busy (a cell otherwise fails at once)")
+    @argument("--cache-ttl", type=int, metavar="S",
+              help="AI Gateway: keep this answer in the gateway's cache for S seconds")
+    @argument("--no-cache", action="store_true", help="AI Gateway: do not answer from its cache")
+    @argument("--cache-key", metavar="KEY", help="AI Gateway: the cache key for this request")
+    @argument("--lora", metavar="NAME", help="a LoRA adapter (fine-tune name or id) to run on "
+                                             "the model (one flagged lora in %%cfai models)")
+    @argument("--raw", action="store_true",
+              help="skip the model's chat template (as a LoRA adapter often wants)")
     @argument("--out", metavar="VAR", help="also store the answer in this variable")
     @argument("--no-vars", action="store_true", help="send {name} fields as written")
     @argument("--context", type=int, metavar="N",
@@ -226,10 +241,15 @@ class CfaiMagics(Magics, Settings):
         if rows is MISSING:
             raise UsageError(f"--map needs a variable holding the rows (like df or "
                              f"df.reviews); {args.map!r} is not one")
+        if args.no_cache or args.cache_ttl or args.cache_key:
+            raise UsageError("--map uses the gateway's cache as the settings say "
+                             "(CfaiMagics.cache_ttl): --cache-ttl, --no-cache and --cache-key "
+                             "are for one cell")
         values = run_map(cell, rows, model=args.model, system=args.system,
                          max_tokens=args.max_tokens, temperature=args.temperature,
                          top_p=args.top_p, top_k=args.top_k, seed=args.seed,
                          reasoning=args.reasoning, no_think=args.no_think,
+                         lora=args.lora, raw=args.raw,
                          json_mode=args.format == "json", concurrency=args.concurrency,
                          cache=args.cache, batch_api=args.batch_api, no_vars=args.no_vars,
                          tools=named(args.tools or "", self.shell.user_ns),
@@ -248,7 +268,8 @@ class CfaiMagics(Magics, Settings):
         parsed = parse_cell(cell, self.shell.user_ns, fill=not args.no_vars, budget=budget)
         params = turn.params(model.id, max_tokens=args.max_tokens,
                              temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                             seed=args.seed, reasoning=args.reasoning, no_think=args.no_think)
+                             seed=args.seed, reasoning=args.reasoning, no_think=args.no_think,
+                             lora=args.lora, raw=args.raw)
         stream = not args.no_stream
         if args.format == "json" and (model.json_mode or session.wire.ANY_MODEL):
             from .batch.schema import JSON_OBJECT
@@ -258,9 +279,15 @@ class CfaiMagics(Magics, Settings):
                        system=args.system, cell_id=self._cell_id(), stream=stream,
                        tools=Toolbox(named(args.tools or "", self.shell.user_ns),
                                      confirm=args.confirm),
-                       max_steps=args.max_steps)
+                       max_steps=args.max_steps, reject_if_busy=not args.wait,
+                       gateway=session.gateway_options(
+                           None if args.once else args.chat, "cell", cache_ttl=args.cache_ttl,
+                           no_cache=args.no_cache, cache_key=args.cache_key))
         prepared = turn.prepare(session, ask)
         notices = list(prepared.notices)
+        renamed = session.catalog.renamed(args.model or session.settings.default_model)
+        if renamed:
+            notices.insert(0, renamed)
         note = self._backend_notice()
         if note:
             notices.insert(0, note)
@@ -417,13 +444,23 @@ class CfaiMagics(Magics, Settings):
             say(f"{key:18} {value}")
 
     def _cmd_backend(self, args):
-        if args.name or args.protocol or args.key_env:
+        if args.gateway_url and not args.gateway:
+            raise UsageError("--gateway-url goes with --gateway NAME")
+        gateway = "" if args.no_gateway else args.gateway
+        form = ("url" if args.gateway_url else "header") if args.gateway else None
+        if args.name or args.protocol or args.key_env or gateway is not None:
             self.session.set_backend(args.name or self.session.backend, args.protocol,
-                                     args.key_env)
-        protocol, key = self.session.protocol, self.session.chooser.key_env
+                                     args.key_env, gateway, form)
+        chooser = self.session.chooser
+        protocol, key = self.session.protocol, chooser.key_env
+        via = ""
+        if chooser.gateway and chooser.resolved() != "local":
+            via = (f", through AI Gateway {chooser.gateway} ("
+                   + ("its own URL" if chooser.gateway_form == "url"
+                      else "cf-aig-gateway-id header") + ")")
         say(f"Backend: {self.session.backend}"
             + (f" (protocol {protocol})" if protocol != "workers-ai" else "")
-            + (f", key from {key}" if key else ""))
+            + (f", key from {key}" if key else "") + via)
         if self.session.chooser.resolved() == "local":
             from .local import runtime
             say(f"Local model: {runtime.whose(runtime.record_path())} (cfai-local status "

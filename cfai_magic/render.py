@@ -188,12 +188,14 @@ class Meter:
         self.last = self.clock()
 
     def status(self, model: str, state: str, usage: dict | None = None, backend: str = "",
-               replayed: bool = False, cost: dict | None = None) -> str:
+               replayed: bool = False, cost: dict | None = None, cache_hit: bool = False) -> str:
         """``✓ model · 13 in · 57 out · $0.000023 · 40.1 tok/s · 1.4 s · backend``."""
         now = self.clock()
         bits = [f"{ICONS[state]} {model}", footer_tokens(usage, self.tokens)]
         if cost:
             bits.append(money(cost["usd"], not cost["billed"]))
+        if cache_hit:
+            bits.append("cache hit")
         if replayed:                      # a cassette answers at once: no timing to show
             bits.append("replayed")
         else:
@@ -276,8 +278,8 @@ class StreamRenderer:
         return self.meter.tokens
 
     def status(self, state: str, usage: dict | None = None, backend: str = "",
-               replayed: bool = False, cost: dict | None = None) -> str:
-        return self.meter.status(self.model, state, usage, backend, replayed, cost)
+               replayed: bool = False, cost: dict | None = None, cache_hit: bool = False) -> str:
+        return self.meter.status(self.model, state, usage, backend, replayed, cost, cache_hit)
 
     def _bundle(self, footer: str, final: bool) -> dict:
         """Notices above the answer (as a terminal prints them), the steps, the reasoning
@@ -374,7 +376,7 @@ class StreamRenderer:
         self.answer = answer
         state = answer.status if answer.status in ICONS else "error"
         footer = self.status(state, answer.usage, backend_label(answer), answer.replayed,
-                             (metadata or {}).get("cost"))
+                             (metadata or {}).get("cost"), answer.cached)
         if self.mode == "print":
             if self._thinking:
                 self.printer("\x1b[0m", end="")

@@ -127,9 +127,10 @@ class Session:
         return self.chooser.has_credentials()
 
     def set_backend(self, backend: str, protocol: str | None = None,
-                    key_env: str | None = None) -> None:
+                    key_env: str | None = None, gateway: str | None = None,
+                    gateway_form: str | None = None) -> None:
         with self._lock:
-            self.chooser.choose(backend, protocol, key_env)
+            self.chooser.choose(backend, protocol, key_env, gateway, gateway_form)
             self._drop_client()
 
     def resolve(self, name: str):
@@ -176,6 +177,19 @@ class Session:
     @staticmethod
     def _instead(model) -> str:
         return f"Use -m {model.replacement or DEFAULT_CLOUDFLARE} instead"
+
+    def gateway_options(self, chat: str | None, via: str, *, cache_ttl: int | None = None,
+                        no_cache: bool = False, cache_key: str | None = None):
+        """What a request asks of AI Gateway: the cell's cache flags (else the settings'), the
+        log's payload setting, and metadata naming the notebook (sent only through a
+        gateway)."""
+        from .gateway import Options, metadata
+        s = self.settings
+        asked = bool(cache_ttl or no_cache or cache_key)
+        return Options(cache_ttl=cache_ttl or getattr(s, "cache_ttl", 0) or None,
+                       no_cache=no_cache, cache_key=cache_key,
+                       log_payload=getattr(s, "log_payload", True),
+                       metadata=metadata(self.store.notebook, chat, via), asked=asked).check()
 
     def once(self, key: str) -> bool:
         """True the first time a one-off notice is asked for."""
@@ -232,6 +246,10 @@ class Session:
             "max_retries": s.max_retries, "updates_per_second": s.updates_per_second,
             "notebook": self.store.notebook or "(unknown)",
             "cassette": repr(self.cassette) if self.cassette else "off",
+            "gateway": (f"{self.chooser.gateway} ({self.chooser.gateway_form} form)"
+                        if self.chooser.gateway else "none"),
+            "cache_ttl": getattr(s, "cache_ttl", 0) or "off",
+            "log_payload": getattr(s, "log_payload", True),
         }
 
 

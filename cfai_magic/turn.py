@@ -65,6 +65,8 @@ class Ask:
     stream: bool = True
     tools: Toolbox = field(default_factory=Toolbox)
     max_steps: int = MAX_STEPS
+    gateway: Any = None                           # gateway.Options (cache, log, metadata)
+    reject_if_busy: bool = False                  # fail at once (3040) rather than queue
 
 
 @dataclass
@@ -82,10 +84,11 @@ class Prepared:
 
 
 def params(model_id: str, *, max_tokens=None, temperature=None, top_p=None, top_k=None,
-           seed=None, reasoning=None, no_think=False) -> dict:
+           seed=None, reasoning=None, no_think=False, lora=None, raw=False) -> dict:
     """The request parameters of a cell's (or a batch's) flags."""
     out = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
-           "top_k": top_k, "seed": seed, "reasoning_effort": reasoning}
+           "top_k": top_k, "seed": seed, "reasoning_effort": reasoning, "lora": lora,
+           "raw": True if raw else None}
     if no_think:
         out.update(no_think_params(model_id))
     return out
@@ -104,7 +107,8 @@ def prepare(session, ask: Ask) -> Prepared:
             prepared.notices.append(f"Scaled an image from {w}×{h} to {picture.width}×"
                                     f"{picture.height} (the most sent).")
     session.catalog.check(ask.model, max_tokens=request.get("max_tokens"),
-                          messages=request.get("messages"), prompt=request.get("prompt"))
+                          messages=request.get("messages"), prompt=request.get("prompt"),
+                          lora=request.get("lora"))
     return prepared
 
 
@@ -252,6 +256,9 @@ def _exchange(session: TurnSession, prepared: Prepared, request: dict, sink: Sin
         client = session.client(notify)
         model = session.vet(ask.model, client)
         answer.bind(client)
+        answer.gateway = ask.gateway
+        if ask.reject_if_busy and client.backend.busy_option:
+            answer.options["rejectIfBusy"] = True
         begin()
         if on_stream:
             on_stream(answer)

@@ -20,6 +20,8 @@ def money(usd: float | None, estimated: bool = False) -> str:
 def cost_of(model, answer) -> dict | None:
     """The cost of an answer at its model's prices: ``{"usd", "billed"}`` (billed: Cloudflare
     answered it, so this is what it charges; otherwise an estimate at its prices)."""
+    if getattr(answer, "cached", False):          # AI Gateway's cache: the model did not run
+        return {"usd": 0.0, "billed": True}
     usd = model.cost(answer.usage)
     if usd is None:
         return None
@@ -36,6 +38,7 @@ class Entry:
     cached: int
     usd: float | None
     billed: bool
+    cached_answer: bool = False       # from AI Gateway's cache: costs nothing
     time: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
@@ -53,7 +56,8 @@ class Ledger:
                       usage.get("completion_tokens") or 0,
                       (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
                       (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
-                      cost["usd"] if cost else None, bool(cost and cost["billed"]))
+                      cost["usd"] if cost else None, bool(cost and cost["billed"]),
+                      bool(getattr(answer, "cached", False)))
         with self._lock:
             self.entries.append(entry)
         return entry
@@ -101,6 +105,10 @@ class Ledger:
                              f"{r['out']:8,}  {r['reasoning']:9,}  {r['cached']:8,}  "
                              f"{money(r['usd'], r['estimated']) or '-':>10}")
             parts.append("\n".join(lines))
+        hits = sum(e.cached_answer for e in self.entries)
+        if hits:
+            parts.append(f"{hits} answer{'s' if hits != 1 else ''} came from AI Gateway's cache "
+                         "and cost nothing (counted at $0)")
         neurons = self.neurons_today()
         parts.append(f"Cloudflare today: about {neurons:,.0f} of the {FREE_NEURONS:,} free "
                      f"neurons ({neurons / FREE_NEURONS:.1%}); ≈ marks estimates at Workers AI "

@@ -186,7 +186,7 @@ class PanelSink:
                                   answer.reasoning)
             self.panel.status.value = status_line(self.meter.status(
                 self.model, state, answer.usage, backend_label(answer), answer.replayed,
-                (metadata or {}).get("cost")))
+                (metadata or {}).get("cost"), answer.cached))
 
 
 class ChatPanel(w.VBox):
@@ -442,7 +442,9 @@ class ChatPanel(w.VBox):
                                    "temperature": self.temperature.value},
                            system=self.system.value.strip() or None,
                            tools=Toolbox(named_tools(self.tools.value),
-                                         confirm=self.confirm_calls.value))
+                                         confirm=self.confirm_calls.value),
+                           reject_if_busy=True,
+                           gateway=self.session.gateway_options(self.chat_name, "panel"))
             prepared = turn.prepare(self.session, ask)
         except CfaiError as err:
             self.show_error(err)

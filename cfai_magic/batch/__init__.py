@@ -62,7 +62,8 @@ class Batch:
 def map(template: str, rows, *, model: str | None = None, system: str | None = None,
         max_tokens: int | None = None, temperature: float | None = None,
         top_p: float | None = None, top_k: int | None = None, seed: int | None = None,
-        reasoning: str | None = None, no_think: bool = False, schema=None,
+        reasoning: str | None = None, no_think: bool = False, lora: str | None = None,
+        raw: bool = False, schema=None,
         columns: bool = False, json_mode: bool = False, concurrency: int | None = None,
         rate="auto", cache=None, batch_api: bool = False, no_vars: bool = False,
         tools=None, max_steps: int = turn.MAX_STEPS, session=None,
@@ -79,7 +80,9 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     ``schema=`` (a JSON Schema or a pydantic model) asks for JSON and returns parsed objects;
     with ``columns=True`` a DataFrame of the schema's properties. ``json_mode=True`` parses any
     JSON object. ``concurrency`` threads (default: sized for the backend); ``rate`` requests a
-    minute (``"auto"``: 300 on Cloudflare, no limit elsewhere; None: no limit).
+    minute (``"auto"``: the model's limit on Cloudflare, 300 for most and 20 for frontier
+    models; no limit elsewhere; None: no limit). ``lora=`` runs a LoRA adapter (with
+    ``raw=True`` to skip the chat template) on a base model that takes one.
     ``batch_api=True`` runs the rows on Cloudflare's asynchronous Batch API instead.
     ``tools=[f, g]`` lets the model call the notebook's functions for each row (the loop of a
     cell, ``max_steps`` rounds at most); rows run unattended, so no tool may ask to confirm.
@@ -96,7 +99,8 @@ def map(template: str, rows, *, model: str | None = None, system: str | None = N
     if columns and (shape is None or not shape.names):
         raise InputError("columns=True needs schema= with properties (they become the columns)")
     params = turn.params(spec.id, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                         top_k=top_k, seed=seed, reasoning=reasoning, no_think=no_think)
+                         top_k=top_k, seed=seed, reasoning=reasoning, no_think=no_think,
+                         lora=lora, raw=raw)
     if shape is not None:
         if spec.json_mode or session.wire.ANY_MODEL:
             params["response_format"] = shape.response_format()
@@ -189,7 +193,8 @@ def _job(session, template, table, i, spec, params, system, namespace, no_vars, 
         # .errors) rather than being cut where no notice would say so
         parsed = parse_cell(template, ChainMap(table.fields(i), namespace), fill=not no_vars)
         ask = turn.Ask(spec, parsed, dict(params), once=True, system=system, stream=False,
-                       tools=tools, max_steps=max_steps)
+                       tools=tools, max_steps=max_steps,            # waits when busy
+                       gateway=session.gateway_options(None, "batch"))
         prepared = turn.prepare(session, ask)
     except CfaiError as err:
         return Job(i, error=str(err))
@@ -207,9 +212,15 @@ def _direct(session, spec, run: Run, concurrency, rate, mode):
     run.workers = max(1, min(concurrency or client.backend.workers, len(run.jobs) or 1))
     transport = client.transport
     transport.pool(run.workers)
-    per_minute = client.backend.rate if rate == "auto" else rate
+    per_minute = client.backend.per_minute(spec) if rate == "auto" else rate
+    if rate == "auto" and per_minute and client.backend.rate and per_minute < client.backend.rate:
+        run.stats.pace = f"paced at {per_minute:g}/min, {spec.id}'s limit"
+        least = len(run.jobs) * 60.0 / per_minute
+        print(safe.plain(f"{spec.id} takes {spec.limit()} on Cloudflare: {len(run.jobs):,} "
+                         f"rows take at least {least / 60:.1f} min (rate= sets another pace)"))
     saved = transport.limiter, transport.rate_limit_retries
     transport.limiter = saved[0] or Limiter(per_minute)     # a batch already running: share
+    run.stats.per_minute = transport.limiter.per_minute
     transport.rate_limit_retries = RATE_LIMIT_RETRIES
     try:
         return _watch(run, mode, client.backend.kind == "cassette")

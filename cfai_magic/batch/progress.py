@@ -42,10 +42,19 @@ class Progress:
 
 def postfix(stats) -> str:
     bits = [stats.state] if stats.state else []
+    if stats.pace:                       # tqdm's own time left learns the rate only later
+        left = stats.time_left() or 0.0
+        bits.append(f"{stats.pace}: ≥ {_duration(left)} left")
     bits += [f"{stats.failed} failed", f"{stats.tokens:,} tokens"]
     if stats.priced:
         bits.append(money(stats.usd, stats.estimated))
     return " · ".join(bits)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def summary(stats, *, replayed: bool, stopped=None, interrupted: bool = False) -> str:
@@ -63,6 +72,8 @@ def summary(stats, *, replayed: bool, stopped=None, interrupted: bool = False) -
     if replayed:
         parts.append("replayed")
     else:
+        if stats.pace:
+            parts.append(stats.pace)
         seconds = stats.elapsed()
         rate = stats.answered / seconds if seconds > 0 else 0.0
         parts.append(f"{seconds:.1f} s ({rate:.1f} rows/s)")

@@ -46,6 +46,14 @@ class Stats:
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     state: str = ""                   # e.g. "2 requests queued" (the Batch API)
+    pace: str = ""                    # e.g. "paced at 20/min, <model>'s limit"
+    per_minute: float | None = None   # the limiter's rate, for the time left
+
+    def time_left(self) -> float | None:
+        """Seconds the rows not yet sent need at the limiter's rate (the least they take)."""
+        if not self.per_minute:
+            return None
+        return (self.total - self.done) * 60.0 / self.per_minute
 
     @property
     def done(self) -> int:

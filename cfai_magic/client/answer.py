@@ -46,6 +46,10 @@ class Answer:
         self.ended: float | None = None
         self.cancel = cancel or threading.Event()
         self.headers: dict = {}                     # sent with the request, never recorded
+        self.options: dict = {}                     # the body's "options" (rejectIfBusy): the
+                                                    # same: they change how, not what, it answers
+        self.gateway = None                         # gateway.Options of this request
+        self.cache: str | None = None               # HIT or MISS: the gateway's cache said
         self.notes: list[str] = []                  # said under the answer (not an error)
         self.steps: list = []                       # a tool loop's calls and results
         self.started_sink = False                   # a sink has shown this answer
@@ -114,7 +118,14 @@ class Answer:
             meta["steps"] = [s.as_dict() for s in self.steps]
         if self.finish_reason:
             meta["finish_reason"] = self.finish_reason
+        if self.cache:
+            meta["cache"] = self.cache.lower()
         return meta
+
+    @property
+    def cached(self) -> bool:
+        """The gateway answered from its cache: the model did not run, nothing was billed."""
+        return self.cache == "HIT"
 
     # driving the source --------------------------------------------------------------------
     def take(self, event) -> None:

@@ -11,10 +11,10 @@ import json
 import threading
 from urllib.parse import urlsplit
 
-from .. import backends, config, safe
+from .. import backends, config, gateway, safe
 from ..backends import Backend
 from ..catalog import Catalog, Model
-from ..errors import AuthError, CfaiError, InputError, StreamError, Timeout
+from ..errors import AuthError, CfaiError, InputError, RateLimited, StreamError, Timeout
 from . import _sse, protocols
 from ._http import Transport, read_body
 from .answer import Answer
@@ -49,20 +49,25 @@ class WorkersAI:
 
     ``base_url`` is the API root (``CFAI_BASE_URL``, else Cloudflare's). For ``workers-ai`` the
     client appends ``/accounts/{account_id}/ai/run/{model}`` (``gateway="name"`` goes through
-    AI Gateway); for ``openai`` it appends ``/chat/completions`` (default root: Cloudflare's
-    ``/accounts/{account_id}/ai/v1``). Credentials default to CLOUDFLARE_ACCOUNT_ID and
-    CLOUDFLARE_API_TOKEN. An OpenAI-compatible engine at a root of its own (vLLM, llama.cpp)
-    gets ``api_token`` if given, else OPENAI_API_KEY, else no Authorization header: never the
-    Cloudflare token. ``backend=`` (a :class:`~cfai_magic.backends.Backend`) says it all at once.
+    AI Gateway: a ``cf-aig-gateway-id`` header, or ``gateway_form="url"`` for the gateway's own
+    URL; ``gateway_options`` sets its cache, log and metadata); for ``openai`` it appends
+    ``/chat/completions`` (default root: Cloudflare's ``/accounts/{account_id}/ai/v1``).
+    Credentials default to CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN. An
+    OpenAI-compatible engine at a root of its own (vLLM, llama.cpp) gets ``api_token`` if
+    given, else OPENAI_API_KEY, else no Authorization header: never the Cloudflare token.
+    ``backend=`` (a :class:`~cfai_magic.backends.Backend`) says it all at once.
     """
 
     def __init__(self, account_id: str | None = None, api_token=None, base_url: str | None = None,
                  gateway: str | None = None, timeout: float = 60.0, max_retries: int = 3, *,
                  backoff: float = 0.5, catalog: Catalog | None = None, session=None,
-                 cassette=None, protocol: str | None = None, backend: Backend | None = None):
+                 cassette=None, protocol: str | None = None, backend: Backend | None = None,
+                 gateway_form: str = "header", gateway_options: gateway.Options | None = None):
         api_token = config.as_secret(api_token)      # no frame keeps the token as a plain str
         if backend is None:
-            backend = backends.from_args(account_id, api_token, base_url, gateway, protocol)
+            backend = backends.from_args(account_id, api_token, base_url, gateway, protocol,
+                                         gateway_form)
+        self.gateway_options = gateway_options.check() if gateway_options else None
         self.backend = backend
         self.protocol = protocols.get(backend.protocol)
         self.base_url = backend.base_url
@@ -90,7 +95,8 @@ class WorkersAI:
         return self.backend.label
 
     def url(self, model: str) -> str:
-        return self.protocol.url(self.base_url, self.backend.account_id, model, self.gateway)
+        by_url = self.gateway if self.backend.gateway_form == "url" else None
+        return self.protocol.url(self.base_url, self.backend.account_id, model, by_url)
 
     def scrub(self, err: CfaiError) -> CfaiError:
         """Make sure a server that echoes the token cannot put it into our error, and say
@@ -119,7 +125,8 @@ class WorkersAI:
         if (prompt is None) == (messages is None):
             raise InputError("Give either a prompt or messages, not both and not neither")
         spec = self.resolve(model)
-        self.catalog.check(spec, max_tokens=max_tokens, messages=messages, prompt=prompt)
+        self.catalog.check(spec, max_tokens=max_tokens, messages=messages, prompt=prompt,
+                           lora=params.get("lora"))
         request = {"prompt": prompt} if prompt is not None else {"messages": list(messages)}
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
@@ -193,15 +200,32 @@ class WorkersAI:
         spec = self.catalog.get(model)
         return spec.dialect if spec is not None else "chat"
 
-    def _attempt(self, answer: Answer):
-        body = self.protocol.body(answer.model, answer.request, answer.stream,
+    def _send(self, answer: Answer, stream: bool):
+        """POST the answer's request: its body (with the options it sends but never records)
+        and its headers (the gateway's among them); note where the answer came from."""
+        body = self.protocol.body(answer.model, answer.request, stream,
                                   self.dialect(answer.model))
-        response = self.transport.send("POST", self.url(answer.model),
-                                       headers=answer.headers or None, json=body,
-                                       stream=answer.stream, auth=self._auth)
+        if answer.options:
+            body["options"] = {**(body.get("options") or {}), **answer.options}
+        headers = {**gateway.headers(self.backend, answer.gateway or self.gateway_options),
+                   **answer.headers}
+        try:
+            response = self.transport.send("POST", self.url(answer.model),
+                                           headers=headers or None, json=body, stream=stream,
+                                           auth=self._auth)
+        except RateLimited as err:
+            if answer.options.get("rejectIfBusy") and err.code == 3040:
+                raise busy(answer.model) from None
+            raise
+        got = response.headers
+        answer.opened(response, self.backend.shown(got.get("X-Cfai-Backend")), served_by(got),
+                      False, billed=self.backend.billed)
+        answer.cache = gateway.cache_status(got)
+        return response
+
+    def _attempt(self, answer: Answer):
+        response = self._send(answer, answer.stream)
         headers = response.headers
-        answer.opened(response, self.backend.shown(headers.get("X-Cfai-Backend")),
-                      served_by(headers), False, billed=self.backend.billed)
         decoder = self.protocol.Decoder()
         if "text/event-stream" not in headers.get("Content-Type", ""):
             whole = decoder.whole(_json(response))             # a whole answer: one chunk
@@ -231,14 +255,7 @@ class WorkersAI:
     def _unstreamed(self, answer: Answer) -> list:
         """A model that cannot stream may answer a streaming request with empty JSON; its
         answer comes when asked again without streaming (as Cloudflare's provider does)."""
-        body = self.protocol.body(answer.model, answer.request, False,
-                                  self.dialect(answer.model))
-        response = self.transport.send("POST", self.url(answer.model),
-                                       headers=answer.headers or None, json=body,
-                                       auth=self._auth)
-        answer.opened(response, self.backend.shown(response.headers.get("X-Cfai-Backend")),
-                      served_by(response.headers), False, billed=self.backend.billed)
-        return self.protocol.Decoder().whole(_json(response))
+        return self.protocol.Decoder().whole(_json(self._send(answer, False)))
 
     # the asynchronous Batch API -----------------------------------------------------------------
     def queue(self, model: str, payload: dict, cancel: threading.Event | None = None) -> dict:
@@ -248,9 +265,11 @@ class WorkersAI:
             raise InputError("The Batch API is Workers AI's /ai/run: it needs the workers-ai "
                              "protocol", hint="%cfai backend --protocol workers-ai")
         url = self.url(model) + "?queueRequest=true"
+        headers = gateway.headers(self.backend, None) or None
         try:
             response = self.transport.call(
-                lambda: self.transport.send("POST", url, json=payload, auth=self._auth), cancel)
+                lambda: self.transport.send("POST", url, headers=headers, json=payload,
+                                            auth=self._auth), cancel)
             obj = _json(response)
         except CfaiError as err:
             raise self.scrub(err) from None
@@ -285,6 +304,22 @@ class WorkersAI:
         self.transport.close()
         if self._forward is not None:
             self._forward.close()
+
+    def __enter__(self) -> WorkersAI:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def busy(model: str):
+    """A 3040 on a request that asked not to wait: one line, at once, with what to do."""
+    err = RateLimited(f"{model} is busy: Cloudflare has no capacity for it right now, and this "
+                      "cell asked not to wait in its queue; nothing was generated",
+                      hint="Run the cell again in a moment, choose another model with -m, or "
+                           "add --wait to queue for capacity", code=3040, status=429)
+    err.retryable = False
+    return err
 
 
 def _json(response) -> dict:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..apiserver import (DONE, ApiError, ApiServer, Request, chunk, completion,
                          completion_chunk, envelope, search_item, sse)
@@ -117,6 +119,13 @@ def _prompt_tokens(body: dict) -> int:
     return estimate_messages(body.get("messages") or [])
 
 
+def _number(value) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def echo(request) -> Reply:
     """The default answer when nothing is queued: says what it was asked."""
     return Reply(text=f"Echo: {request.input_text}")
@@ -132,6 +141,16 @@ class FakeWorkersAI:
     Unknown models get 400/5007, a wrong token 401/10000, a wrong account 404/7003.
     ``models`` is its live catalog (models/search items); by default the whole built-in table
     with its facts as properties, seed models included.
+
+    AI Gateway (by URL, or by a ``cf-aig-gateway-id`` header): with ``cf-aig-cache-ttl`` (or
+    ``gateway_cache_ttl``, the gateway's own setting) an answer is kept by its request (or by
+    ``cf-aig-cache-key``) and served again with ``cf-aig-cache-status: HIT`` until it expires
+    (``clock``); ``cf-aig-skip-cache: true`` passes the cache by. ``gateway_log`` is what the
+    gateway logged: the metadata, and the request only when ``cf-aig-collect-log-payload`` is
+    not ``false``. ``busy`` holds models out of capacity: a request with
+    ``options.rejectIfBusy`` gets 429/3040 at once, another waits ``busy_wait`` s in the
+    queue (``waited`` lists those), then is answered. ``finetunes`` maps a LoRA adapter's
+    name (or id) to its base model.
     """
 
     def __init__(self, *, account_id: str = "fake-account-id", token: str = "fake-api-token",
@@ -144,6 +163,14 @@ class FakeWorkersAI:
         self.jobs: dict = {}             # the Batch API's requests, by request_id
         self.queue_polls = 2             # polls a job answers "queued"/"running" before done
         self.model_list_delay = 0.0      # seconds each models/search page waits
+        self.gateway_cache_ttl: float | None = None
+        self.gateway_log: list[dict] = []
+        self.clock = time.monotonic
+        self.busy: set[str] = set()
+        self.busy_wait = 0.05
+        self.waited: list = []
+        self.finetunes: dict[str, str] = {}
+        self._cache: dict[str, tuple] = {}
         self._jobs = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -263,7 +290,14 @@ class FakeWorkersAI:
             handler.send_json(200, envelope(self._queued(request)))
             return
         self._check(request)
-        reply = self._next(request)
+        self._lora(request)
+        if request.model in self.busy:
+            if (request.body.get("options") or {}).get("rejectIfBusy") is True:
+                raise ApiError(429, 3040, "Capacity temporarily exceeded, please try again.")
+            self.waited.append(request)             # in the capacity queue, then answered
+            if self._server.stopping.wait(self.busy_wait):
+                return
+        reply = self._through_gateway(request)
         if reply.delay and self._server.stopping.wait(reply.delay):
             return
         if reply.status >= 400:
@@ -302,6 +336,54 @@ class FakeWorkersAI:
         else:
             objs = self._chat_events(request, reply, dialect, pieces, thoughts, usage)
         self._stream(request, handler, reply, objs)
+
+    # AI Gateway, LoRA
+    def _through_gateway(self, request) -> Reply:
+        """The reply, from the gateway's cache when it holds one for this request."""
+        if not request.gateway:
+            return self._next(request)
+        sent = {k.lower(): v for k, v in request.headers.items()}
+        status = None
+        ttl = _number(sent.get("cf-aig-cache-ttl")) or self.gateway_cache_ttl
+        if ttl and sent.get("cf-aig-skip-cache", "").lower() != "true":
+            key = sent.get("cf-aig-cache-key") or hashlib.sha256(json.dumps(
+                [request.kind, request.model, request.body], sort_keys=True).encode()).hexdigest()
+            with self._lock:
+                kept = self._cache.get(key)
+            if kept is not None and kept[1] > self.clock():
+                reply, status = kept[0], "HIT"
+            else:
+                reply, status = self._next(request), "MISS"
+                if reply.status < 300:
+                    with self._lock:
+                        self._cache[key] = (reply, self.clock() + ttl)
+        else:
+            reply = self._next(request)
+        try:
+            metadata = json.loads(sent.get("cf-aig-metadata") or "null")
+        except ValueError:
+            metadata = None
+        payload = sent.get("cf-aig-collect-log-payload", "").lower() != "false"
+        self.gateway_log.append({
+            "gateway": request.gateway, "model": request.model, "cache": status,
+            "metadata": dict(list(metadata.items())[:5]) if isinstance(metadata, dict) else None,
+            "request": request.body if payload else None})
+        if status is None:
+            return reply
+        return replace(reply, headers={**reply.headers, "cf-aig-cache-status": status})
+
+    def _lora(self, request) -> None:
+        adapter = request.body.get("lora")
+        if adapter is None:
+            return
+        item = next((m for m in self.models if m.get("name") == request.model), {})
+        takes = any(p.get("property_id") == "lora" for p in item.get("properties") or ())
+        if not takes:
+            raise ApiError(400, 5006, f"AiError: Bad input: {request.model} takes no LoRA "
+                                      "adapter")
+        if self.finetunes.get(adapter) != request.model:
+            raise ApiError(400, 5004, f"Invalid input: no fine-tune {adapter!r} for "
+                                      f"{request.model} on this account")
 
     @staticmethod
     def _check(request) -> None:

@@ -195,11 +195,10 @@ def test_model_ids_that_would_change_the_path_are_refused(client, fake_workers_a
 def test_account_ids_and_gateways_are_checked(fake_workers_ai, account):
     from cfai_magic.client import WorkersAI
     import dataclasses
-    client = WorkersAI(account or "ok", "t", base_url=fake_workers_ai.url,
-                       gateway=None if account else "../gw")
-    if account:
+    with pytest.raises(errors.InputError):        # a bad gateway name: refused when made
+        client = WorkersAI(account or "ok", "t", base_url=fake_workers_ai.url,
+                           gateway=None if account else "../gw")
         client = WorkersAI(backend=dataclasses.replace(client.backend, account_id=account))
-    with pytest.raises(errors.InputError):
         client.run("llama2", prompt="x")
     assert not fake_workers_ai.requests
 

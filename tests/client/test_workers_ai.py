@@ -182,22 +182,6 @@ def test_abort_from_another_thread_unblocks_a_stalled_read(client, fake_workers_
     assert stream.text == "first"
 
 
-def test_gateway_path(fake_workers_ai):
-    client = WorkersAI(fake_workers_ai.account_id, fake_workers_ai.token,
-                       base_url=fake_workers_ai.gateway_url, gateway="my-gw")
-    fake_workers_ai.enqueue("via gateway")
-    assert client.run("llama2", prompt="x").text == "via gateway"
-    req = fake_workers_ai.last
-    assert req.gateway == "my-gw"
-    assert req.path == (f"/v1/{fake_workers_ai.account_id}/my-gw/workers-ai/"
-                        "@cf/meta/llama-2-7b-chat-fp16")
-
-
-def test_default_gateway_url():
-    client = WorkersAI("acct", "tok", gateway="gw")
-    assert client.url("@cf/x/y") == "https://gateway.ai.cloudflare.com/v1/acct/gw/workers-ai/@cf/x/y"
-
-
 def test_credentials_from_environment(fake_workers_ai, monkeypatch):
     for key, value in fake_workers_ai.env().items():
         monkeypatch.setenv(key, value)

@@ -26,7 +26,8 @@ def test_streams_into_one_display(ip, fake):
     assert meta["model"] == "@cf/meta/llama-2-7b-chat-fp16" and meta["backend"] == "fake"
     assert meta["usage"]["completion_tokens"] == 2 and meta["status"] == "done"
     assert ip.user_ns["_cfai"] == "Hello **world**"
-    assert fake.last.body == {"messages": [{"role": "user", "content": "Say hello"}], "stream": True}
+    assert fake.last.body == {"messages": [{"role": "user", "content": "Say hello"}], "stream": True,
+                              "options": {"rejectIfBusy": True}}    # a cell does not queue
 
 
 def test_status_line_while_streaming(ip, fake):
@@ -89,7 +90,8 @@ def test_new_starts_afresh(ip, fake):
 def test_once_sends_a_prompt_and_leaves_history(ip, fake):
     cfai(ip, "", "first")
     cfai(ip, "--once", "standalone")
-    assert fake.last.body == {"prompt": "standalone", "stream": True}
+    assert fake.last.body == {"prompt": "standalone", "stream": True,
+                              "options": {"rejectIfBusy": True}}
     cfai(ip, "--once", "user: as messages")
     assert fake.last.body["messages"] == [{"role": "user", "content": "as messages"}]
     cfai(ip, "", "second")
