@@ -41,7 +41,8 @@ def test_partial_answer_shows_while_streaming_and_send_is_disabled(panel, fake):
     wait_for(lambda: "tok tok" in panel.transcript.children[-1].text)
     assert panel.send.disabled and not panel.stop.disabled
     assert panel.submit("a second message") is None          # ignored while streaming
-    assert "⏳" in panel.status.value and "tok/s" in panel.status.value
+    # the status line is updated on its own beat, after the transcript: wait for it
+    wait_for(lambda: "⏳" in panel.status.value and "tok/s" in panel.status.value)
     worker.join(5)
     assert not panel.send.disabled and panel.stop.disabled
     assert panel.transcript.children[-1].text == "tok " * 40
