@@ -36,8 +36,8 @@ def faults():
     return {
         "answer": ([Reply(text="A plain answer.")], INT8, ok),
         "401": ([Reply(status=401, code=10000)], INT8, "AuthError"),
-        "429 then ok": ([Reply(status=429, code=3040, retry_after=0.05), Reply(text="ok")],
-                        INT8, ok),
+        # a cell and a panel turn ask not to wait when the model is busy: one line at once
+        "429 busy": ([Reply(status=429, code=3040, retry_after=0.05)], INT8, "RateLimited"),
         "429 quota": ([Reply(status=429, code=3036)], INT8, "QuotaExceeded"),
         "500 then ok": ([Reply(status=500), Reply(text="ok")], INT8, ok),
         "503 always": ([Reply(status=503, times=4)], INT8, "ServerError"),

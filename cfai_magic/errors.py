@@ -115,8 +115,9 @@ class ModelRetired(APIError):
 
 
 class PlanRequired(APIError):
-    hint = ("This model needs the Workers Paid plan: upgrade the account, or choose a free-plan "
-            "model (%cfai models)")
+    hint = ("This model needs the Workers Paid plan or AI Gateway credits: upgrade the account, "
+            "route through a gateway billed with credits, or choose a free-plan model "
+            "(%cfai models)")
 
 
 class LicenseRequired(APIError):

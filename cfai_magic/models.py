@@ -34,7 +34,8 @@ class Model:
     reasoning: bool = False
     tools: bool = False
     vision: bool = False
-    paid: bool = False                     # needs the Workers Paid plan (require_workers_paid)
+    paid: bool = False                     # needs the Workers Paid plan or AI Gateway credits
+                                           # (require_workers_paid; ai-gateway 2026-08-07)
     batch: bool = False                    # the asynchronous Batch API (async_queue)
     json_mode: bool = False                # takes response_format (features/json-mode.mdx)
     retires: str | None = None             # ISO date it was or will be retired
@@ -70,7 +71,7 @@ class Model:
     def status(self, today: dt.date | None = None) -> str:
         if self.retired(today):
             return f"retired {self.retires}"
-        bits = ["paid plan"] if self.paid else []
+        bits = ["paid plan or gateway credits"] if self.paid else []
         if self.retires:
             bits.append(f"retires {self.retires}")
         return ", ".join(bits)

@@ -170,8 +170,10 @@ class Session:
         if isinstance(err, ModelRetired):
             err.hint = self._instead(current)
         elif isinstance(err, PlanRequired):
-            err.hint = (f"{current.id} needs the Workers Paid plan: upgrade the account, or use "
-                        f"a free-plan model ({self._instead(current).lower()})")
+            err.hint = (f"{current.id} needs the Workers Paid plan or AI Gateway credits: "
+                        "upgrade the account, route through a gateway billed with credits "
+                        "(%cfai backend cloudflare --gateway NAME), or use a free-plan model "
+                        f"({self._instead(current).lower()})")
         return err
 
     @staticmethod

@@ -119,4 +119,4 @@ def test_live_facts_from_a_models_search_item():
     usage = {"prompt_tokens": 1000, "completion_tokens": 100,
              "prompt_tokens_details": {"cached_tokens": 600}}
     assert model.cost(usage) == pytest.approx((400 * 0.95 + 600 * 0.16 + 100 * 4) / 1e6)
-    assert model.status() == "paid plan, retires 2027-01-15"
+    assert model.status() == "paid plan or gateway credits, retires 2027-01-15"

@@ -25,7 +25,7 @@ def test_cost_counts_cached_input_at_its_own_price():
 
 def test_status_says_retired_or_when_it_retires_and_the_plan():
     m = Model("@cf/x/y", retires="2026-05-30", paid=True)
-    assert m.status(dt.date(2026, 5, 29)) == "paid plan, retires 2026-05-30"
+    assert m.status(dt.date(2026, 5, 29)) == "paid plan or gateway credits, retires 2026-05-30"
     assert m.status(dt.date(2026, 5, 30)) == "retired 2026-05-30" and m.retired(
         dt.date(2026, 6, 1))
     assert Model("@cf/x/y").status() == ""

@@ -93,9 +93,10 @@ def test_models_shows_the_live_properties(cloudflare):
     data = displays(messages)[0]["content"]["data"]
     lines = data["text/plain"].splitlines()
     glm = next(line for line in lines if GLM in line).split()
-    assert glm == ["*", GLM, "131,072", "0.0605", "0.5", "reasoning,", "tools", "-", "live"]
+    assert glm == ["*", GLM, "131,072", "0.0605", "0.5", "300/min", "reasoning,", "tools", "-",
+                   "live"]
     kimi = next(line for line in lines if "kimi-k2.6" in line).split()
-    assert kimi[1:6] == ["262,144", "0.95", "4", "reasoning,", "tools,"]
+    assert kimi[1:6] == ["262,144", "0.95", "4", "20/min", "(50"]
     assert "paid" in kimi and "<td>0.5</td>" in data["text/html"]
     assert "qwen3-30b-a3b-fp8" in data["text/plain"]
     code = "%%cfai -m @cf/qwen/q"
