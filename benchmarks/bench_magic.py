@@ -5,6 +5,8 @@ Prints:
 - a kernel's start (to its first reply) with the Jupyter server extension's autoload
   (--ext=cfai_magic.autoload) and without, median over --kernels kernels each (target: the
   autoload adds no more than %load_ext takes);
+- a fresh kernel's first %%cfai cell with 100 ms on the live model list against one with none
+  (target within 10 ms: the list is fetched beside the first request), and the second cell;
 - a %%cfai cell's wall time over consuming the same 2,500-chunk stream with WorkersAI.stream
   alone, both inside the kernel (median of --runs; target ratio <= 1.2);
 - iopub display messages per answer when chunks arrive at 100, 1,000 and 10,000 chunks/s
@@ -164,7 +166,8 @@ def against_naive(kernel, fake, size, chunks=100):
 
 def first_cell(fake, latency=0.1):
     """A fresh kernel's first %%cfai cell and its second, with ``latency`` seconds on each page
-    of the live model list (the first cell of a session is the one that asks for it)."""
+    of the live model list (the first cell of a session is the one that asks for it, beside its
+    own request; a current model: a retired one waits for the list, by design)."""
     fake.model_list_delay = latency
     kernel = Kernel(fake.env())
     try:
@@ -173,7 +176,7 @@ def first_cell(fake, latency=0.1):
         for _ in range(2):
             fake.enqueue("Hello there")
             start = time.monotonic()
-            _, reply = kernel.run("%%cfai --once -m llama2\ngo")
+            _, reply = kernel.run("%%cfai --once -m glm\ngo")
             assert reply["content"]["status"] == "ok", reply["content"]
             times.append(reply["received"] - start)
     finally:
@@ -244,10 +247,20 @@ def main(argv=None):
         print(f"kernel start to first reply: {plain * 1e3:.0f} ms, with the autoload "
               f"{auto * 1e3:.0f} ms: {(auto - plain) * 1e3:+.0f} ms (target: no more than "
               f"%load_ext, {t_load * 1e3:.0f} ms)")
-        first, second = first_cell(fake)
-        print(f"first cell {first * 1e3:.0f} ms, second {second * 1e3:.0f} ms with 100 ms on "
-              f"the model list: {(first - second) * 1e3:+.0f} ms (target within 10 ms) "
-              f"{'OK' if first - second <= 0.01 else 'MISSED'}")
+        # the list's share of the first cell: a fresh kernel with 100 ms on the model list
+        # against one with none (medians, interleaved); the second cell shows the rest of the
+        # first cell's cost (imports, the first connection), which is not the list's
+        slow, quick = [], []
+        for _ in range(3):
+            slow.append(first_cell(fake, latency=0.1))
+            quick.append(first_cell(fake, latency=0.0))
+        first = statistics.median(f for f, _ in slow)
+        base = statistics.median(f for f, _ in quick)
+        second = statistics.median(s for _, s in slow)
+        print(f"first cell with 100 ms on the model list {first * 1e3:.0f} ms, with none "
+              f"{base * 1e3:.0f} ms: {(first - base) * 1e3:+.0f} ms (target within 10 ms) "
+              f"{'OK' if first - base <= 0.01 else 'MISSED'}; the second cell {second * 1e3:.0f}"
+              f" ms (the first one's imports and connection: {(base - second) * 1e3:+.0f} ms)")
         kernel = Kernel(fake.env())
         try:
             kernel.run("%load_ext cfai_magic")

@@ -36,6 +36,8 @@ def unload_ipython_extension(ip):
     from .context import uninstall
     uninstall(ip)
     magics = ip.magics_manager.registry.pop("CfaiMagics", None)
+    if magics is not None:
+        magics.session.close()
     for kind in ("line", "cell"):
         ip.magics_manager.magics[kind].pop("cfai", None)
     ip.configurables[:] = [c for c in ip.configurables if c is not magics]

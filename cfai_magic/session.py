@@ -42,6 +42,7 @@ class Session:
         self._said: set[str] = set()
         self._lab = None
         self._vetted = None                   # the client key whose live list we have
+        self._listing: threading.Thread | None = None     # fetching that list
         self.ledger = Ledger()
         self._answers = None
 
@@ -148,21 +149,51 @@ class Session:
                                "gives no -m)",
                                hint=f"{err.hint}; set another with %cfai model NAME") from None
 
-    def vet(self, model, client):
-        """Just before sending: the backend's live model list (fetched once per backend), its
-        facts for ``model``, and a retired model refused with nothing sent."""
+    def vet(self, model, client, wait: bool = False):
+        """Just before sending: the backend's live model list (fetched once per backend,
+        beside the first request rather than before it: limits are checked with the built-in
+        facts until it comes), its facts for ``model``, and a retired model refused with
+        nothing sent (that one waits for the list: the backend may still serve it)."""
         if client.backend.ours:                 # they serve what the first version knew
             return model
         backend = client.backend.key()
-        if self._vetted != backend:
-            self._vetted = backend
-            self.catalog.refresh(client)
+        with self._lock:
+            if self._vetted != backend:
+                self._vetted = backend
+                self._listing = threading.Thread(target=self._fetch_list, args=(client,),
+                                                 name="cfai-model-list", daemon=True)
+                self._listing.start()
+        # an engine of the user's own waits for its list: llama.cpp's server stops an answer
+        # it is streaming when another request comes in (interrupt_requests, on by default)
+        if wait or client.backend.kind == "engine":
+            self.settle()
         current = self.catalog.get(model.id) or model
+        if current.retired() and current.id not in self.catalog.served:
+            self.settle()
+            current = self.catalog.get(model.id) or model
         if current.retired() and current.id not in self.catalog.served:
             raise ModelRetired(f"{current.id} was retired on {current.retires}; nothing was sent",
                                hint=self._instead(current) + ", or %cfai backend local to run "
                                     "it on the embedded model")
         return current
+
+    def _fetch_list(self, client) -> None:
+        try:
+            self.catalog.refresh(client)
+        except Exception:        # a bug there must not print a traceback from a thread: the
+            pass                 # built-in table stays, as when the service cannot be reached
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for the live model list being fetched, if one is (at most the timeout)."""
+        listing = self._listing
+        if listing is not None and listing is not threading.current_thread():
+            listing.join(self.settings.timeout if timeout is None else timeout)
+
+    def close(self) -> None:
+        """When the extension is unloaded: let the model list finish, close the connections."""
+        self.settle(5.0)
+        with self._lock:
+            self._drop_client()
 
     def explain(self, err: CfaiError, model) -> CfaiError:
         """Say what to do instead when the service refuses a model."""

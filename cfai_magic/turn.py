@@ -278,6 +278,8 @@ def _exchange(session: TurnSession, prepared: Prepared, request: dict, sink: Sin
         answer.status, answer.error = "error", client.scrub(error) if client else error
     if answer.status == "streaming":
         answer.status = "interrupted"
+    # the live list is fetched beside the first request: its facts count once they are in
+    model = session.catalog.get(model.id) or model
     session.ledger.add(answer, model, None if ask.once else ask.chat)
     return answer
 

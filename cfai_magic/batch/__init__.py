@@ -204,7 +204,7 @@ def _job(session, template, table, i, spec, params, system, namespace, no_vars, 
 def _direct(session, spec, run: Run, concurrency, rate, mode):
     """Each row its own request, from a pool of threads."""
     client = session.client(print)
-    spec = session.vet(spec, client)
+    spec = session.vet(spec, client, wait=True)       # its limits and prices first
     total = run.stats.total
     if total >= BIG_JOB and spec.batch and client.backend.queues and session.once("batch-api"):
         print(f"{total:,} rows: {spec.id} takes Cloudflare's Batch API, which runs them on "

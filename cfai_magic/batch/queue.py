@@ -167,7 +167,7 @@ def _why(result) -> str:
 
 def run_queued(session, spec, run: QueuedRun, watch, mode: str):
     client = session.client(print)
-    spec = session.vet(spec, client)
+    spec = session.vet(spec, client, wait=True)
     if not client.backend.queues:
         raise InputError(f"The {client.backend.label} backend has no Batch API",
                          hint="Run without batch_api=True")

@@ -163,6 +163,7 @@ class FakeWorkersAI:
         self.jobs: dict = {}             # the Batch API's requests, by request_id
         self.queue_polls = 2             # polls a job answers "queued"/"running" before done
         self.model_list_delay = 0.0      # seconds each models/search page waits
+        self.model_list_gate: threading.Event | None = None   # set: the list may answer
         self.gateway_cache_ttl: float | None = None
         self.gateway_log: list[dict] = []
         self.clock = time.monotonic
@@ -203,8 +204,17 @@ class FakeWorkersAI:
         return self._server.gateway_url
 
     @property
+    def asked(self) -> list:
+        """The requests for answers, in order (not the model list: a client fetches it beside
+        its first request, so it may come before or after that one)."""
+        with self._lock:
+            return [r for r in self.requests if r.kind in ("run", "chat")]
+
+    @property
     def last(self):
-        return self.requests[-1] if self.requests else None
+        """The last request for an answer, else the last request."""
+        asked = self.asked
+        return asked[-1] if asked else (self.requests[-1] if self.requests else None)
 
     @property
     def connections(self) -> int:
@@ -278,6 +288,9 @@ class FakeWorkersAI:
     def model_list(self, request) -> list[dict]:
         if self.model_list_delay:                 # a slow catalog (a benchmark's latency)
             self._server.stopping.wait(self.model_list_delay)
+        gate = self.model_list_gate
+        while gate is not None and not gate.wait(0.05) and not self._server.stopping.is_set():
+            pass
         return self.models
 
     def status(self) -> dict:

@@ -19,9 +19,6 @@ def run_map(session, template, rows, **kw):
     return cfai_magic.map(template, rows, session=session, namespace={}, **kw)
 
 
-def runs(fake):
-    return [r for r in fake.requests if r.kind == "run"]
-
 
 def test_order_is_kept_under_random_latency(session, fake):
     rng = random.Random(7)
@@ -29,7 +26,7 @@ def test_order_is_kept_under_random_latency(session, fake):
     rows = [f"q{i}" for i in range(60)]
     out = run_map(session, "Q {row}", rows, concurrency=12)
     assert out == [f"A:Q q{i}" for i in range(60)]
-    arrival = [r.input_text for r in runs(fake)]
+    arrival = [r.input_text for r in fake.asked]
     assert arrival != sorted(arrival, key=lambda t: int(t[3:]))   # they did overlap
 
 
@@ -45,7 +42,7 @@ def test_a_429_pauses_every_worker(session, fake):
     fake.default = answer
     out = run_map(session, "Q {row}", [str(i) for i in range(24)], concurrency=8)
     assert out == ["ok"] * 24
-    times = [r.time for r in runs(fake)]
+    times = [r.time for r in fake.asked]
     refused = times[0]
     later = [t for t in times[8:]]
     assert min(later) - refused >= 0.35, [round(t - refused, 3) for t in times]
@@ -63,7 +60,7 @@ def test_a_429_storm_answers_every_row(session, fake):
     fake.default = answer
     out = run_map(session, "{row}", [f"r{i}" for i in range(80)], concurrency=8)
     assert out == [f"A:r{i}" for i in range(80)]
-    refused = [r for r in runs(fake)]
+    refused = [r for r in fake.asked]
     assert len(refused) > 100                  # the storm happened, and was ridden out
 
 
@@ -73,7 +70,7 @@ def test_3036_stops_the_batch_and_keeps_the_answered_rows(session, fake, capsys)
                                      message="You have used up your daily free allocation")
     out = run_map(session, "{row}", [f"r{i}" for i in range(20)], concurrency=1)
     assert out[:5] == [f"a{i}" for i in range(5)] and out[5:] == [None] * 15
-    assert len(runs(fake)) == 6                # nothing sent after the 3036
+    assert len(fake.asked) == 6                # nothing sent after the 3036
     printed = capsys.readouterr().out
     assert "5 answered" in printed and "15 not sent" in printed
     assert "Stopped: " in printed and "code 3036" in printed
@@ -81,7 +78,7 @@ def test_3036_stops_the_batch_and_keeps_the_answered_rows(session, fake, capsys)
     fake.default = lambda req: Reply(text="later")
     again = run_map(session, "{row}", [f"r{i}" for i in range(20)], concurrency=1)
     assert again == [f"a{i}" for i in range(5)] + ["later"] * 15
-    assert len(runs(fake)) == 15               # only the rows without an answer
+    assert len(fake.asked) == 15               # only the rows without an answer
 
 
 def test_a_failed_row_keeps_its_error_and_the_others_their_answers(session, fake, capsys):
@@ -99,7 +96,7 @@ def test_a_row_too_long_for_the_model_fails_alone(session, fake):
     rows = ["short", "word " * 200_000, "short too"]
     out = run_map(session, "{row}", rows, model="llama2")
     assert out[0] and out[2] and out[1] is None
-    assert len(runs(fake)) == 2
+    assert len(fake.asked) == 2
 
 
 def test_sixteen_threads_share_one_pool_without_warnings(session, fake, caplog):
@@ -125,7 +122,7 @@ def test_rows_as_dicts_series_and_dataframe(session, fake):
 def test_a_template_without_row_fields_is_refused(session, fake):
     with pytest.raises(InputError, match="none of the rows' fields"):
         run_map(session, "Summarise this", ["a", "b"])
-    assert runs(fake) == []
+    assert fake.asked == []
 
 
 def test_notebook_variables_fill_the_rest(session, fake):
@@ -136,7 +133,7 @@ def test_notebook_variables_fill_the_rest(session, fake):
 
 def test_the_limiter_spaces_requests_at_its_rate(session, fake):
     run_map(session, "{row}", [str(i) for i in range(7)], concurrency=4, rate=600)
-    times = sorted(r.time for r in runs(fake))
+    times = sorted(r.time for r in fake.asked)
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert min(gaps) >= 0.09, gaps             # 600 a minute: one every 0.1 s, never sooner
 
@@ -152,7 +149,7 @@ def test_cache_file_keeps_answers_for_a_new_session(fake, tmp_path):
     second = Session()
     assert run_map(second, "{row}", ["a", "b", "c", "d"], cache=path) == \
         ["Echo: a", "Echo: b", "Echo: c", "Echo: d"]
-    assert [r.input_text for r in runs(fake)] == ["d"]
+    assert [r.input_text for r in fake.asked] == ["d"]
     second.answers.forget_file()
 
 
@@ -161,7 +158,7 @@ def test_an_unwritable_cache_is_one_line_before_anything_is_sent(session, fake, 
     blocker.write_text("")
     with pytest.raises(InputError, match="Cannot use .* as the batch cache"):
         run_map(session, "{row}", ["a"], cache=blocker / "answers.jsonl")
-    assert runs(fake) == []
+    assert fake.asked == []
 
 
 def test_a_token_the_server_echoes_is_not_in_the_errors(session, fake):
@@ -177,7 +174,7 @@ def test_the_same_fault_on_the_first_rows_stops_the_batch(session, fake, capsys)
     session.settings.max_retries = 0
     out = run_map(session, "{row}", [f"r{i}" for i in range(50)], concurrency=1)
     assert out == [None] * 50
-    assert len(runs(fake)) == 5
+    assert len(fake.asked) == 5
     printed = capsys.readouterr().out
     assert "Stopped: the first 5 rows sent all failed" in printed and "45 not sent" in printed
 

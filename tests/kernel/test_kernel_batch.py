@@ -13,9 +13,6 @@ ROWS = "rows = [f'r{i}' for i in range(40)]"
 CALL = "out = cfai_magic.map('Q {row}', rows, model='llama3', concurrency=2)"
 
 
-def runs(fake):
-    return [r for r in fake.requests if r.kind == "run"]
-
 
 def test_interrupt_returns_what_was_answered_and_a_rerun_sends_only_the_rest(kernel,
                                                                            fake_workers_ai):
@@ -25,14 +22,14 @@ def test_interrupt_returns_what_was_answered_and_a_rerun_sends_only_the_rest(ker
     sent = {}
 
     def interrupt_after_some_rows(msg):
-        if len(runs(fake)) >= 8 and "at" not in sent:
+        if len(fake.asked) >= 8 and "at" not in sent:
             sent["at"] = True
             threading.Thread(target=kernel.km.interrupt_kernel).start()
 
     messages, reply = kernel.collect(kernel.send(CALL), on_message=interrupt_after_some_rows)
     assert "at" in sent, "the interrupt was never sent"
     assert reply["content"]["status"] == "ok"            # the batch returns, it does not fail
-    assert len(runs(fake)) < 40                          # before the rest was sent
+    assert len(fake.asked) < 40                          # before the rest was sent
     printed = stdout(messages)
     assert "Interrupted: the answered rows are kept" in printed
     answered = int(re.search(r"(\d+) answered", printed).group(1))
@@ -42,7 +39,7 @@ def test_interrupt_returns_what_was_answered_and_a_rerun_sends_only_the_rest(ker
     messages, _ = kernel.run(CALL)
     kept = int(re.search(r"\((\d+) kept from before\)", stdout(messages)).group(1))
     assert kept >= answered
-    assert len(runs(fake)) == 40 - kept                  # only the rows without an answer
+    assert len(fake.asked) == 40 - kept                  # only the rows without an answer
     assert kernel.value("out == [f'A:Q r{i}' for i in range(40)]") == "True"
 
 
@@ -56,7 +53,7 @@ def test_cache_file_outlives_a_kernel_restart(fake_workers_ai, tmp_path):
         assert first.value("len([v for v in out if v])") == "6"
     finally:
         first.close()
-    assert len(runs(fake)) == 6
+    assert len(fake.asked) == 6
     fake.reset()
     second = Kernel(fake.env(), cwd=str(tmp_path))
     try:
@@ -65,7 +62,7 @@ def test_cache_file_outlives_a_kernel_restart(fake_workers_ai, tmp_path):
         assert second.value("out == [f'Echo: Q r{i}' for i in range(6)]") == "True"
     finally:
         second.close()
-    assert runs(fake) == []
+    assert fake.asked == []
 
 
 def test_the_progress_bar_is_a_widget_with_rows_failures_and_tokens(kernel, fake_workers_ai):
@@ -107,5 +104,5 @@ def test_interrupt_while_preparing_100000_rows(kernel, fake_workers_ai):
     assert "Traceback" not in printed and "KeyboardInterrupt" not in printed
     assert "Interrupted while preparing the rows (" in printed
     assert "before any was sent" in printed and "100,000 rows · 0 answered" in printed
-    assert runs(fake_workers_ai) == []
+    assert fake_workers_ai.asked == []
     assert kernel.value("(len(out), out.count(None))") == "(100000, 100000)"

@@ -34,12 +34,16 @@ def one_line(reply) -> str:
 
 def test_the_default_with_credentials_is_current_and_costs_what_live_says(cloudflare):
     k, fake = cloudflare
+    _, reply = k.run("%%cfai\nHi")
+    assert reply["content"]["status"] == "ok"
+    # the live list is fetched beside the first request, not before it; once it is in, its
+    # prices count
+    k.run("from cfai_magic.session import current; current().settle()")
+    assert fake.last.model == GLM and [r.kind for r in fake.requests].count("search") == 1
     fake.enqueue(Reply(text="Hello there.", usage={"prompt_tokens": 1000,
                                                    "completion_tokens": 2000,
                                                    "total_tokens": 3000}))
-    messages, reply = k.run("%%cfai\nHi")
-    assert reply["content"]["status"] == "ok"
-    assert fake.last.model == GLM and fake.requests[0].kind == "search"
+    messages, reply = k.run("%%cfai\nAgain")
     final = displays(messages)[-1]["content"]
     # 1000 in at $0.0605/M + 2000 out at the live $0.50/M (built-in says $0.40) = $0.0010605
     assert f"✓ {GLM} · 1000 in · 2000 out · ≈$0.0011 · " in final["data"]["text/plain"]
@@ -51,13 +55,13 @@ def test_the_default_with_credentials_is_current_and_costs_what_live_says(cloudf
 def test_a_retired_model_is_one_line_and_nothing_is_sent_or_lost(cloudflare):
     k, fake = cloudflare
     k.run("%%cfai\nfirst")
-    sent = len(fake.requests)
+    sent = len(fake.asked)
     _, reply = k.run("%%cfai -m llama2\nHello")
     line = one_line(reply)
     assert "ModelRetired: @cf/meta/llama-2-7b-chat-fp16 was retired on 2026-05-30; nothing " \
            "was sent" in line
     assert f"Use -m {GLM} instead" in line
-    assert len(fake.requests) == sent                         # not even to fail
+    assert len(fake.asked) == sent                            # not even to fail
     k.run("%%cfai\nsecond")
     assert [m["content"] for m in fake.last.body["messages"]] == ["first", "Echo: first",
                                                                   "second"]
@@ -82,7 +86,7 @@ def test_service_refusals_are_one_line(cloudflare, code, status, expect):
     for part in expect:
         assert part in line, line
     assert f"code {code}" in line
-    assert len(fake.requests) == 3                  # search, first, this one: never retried
+    assert len(fake.asked) == 2                     # the first, this one: never retried
     k.run("%%cfai\nsecond")
     assert len(fake.last.body["messages"]) == 3
 
@@ -131,7 +135,7 @@ def test_each_conversation_keeps_its_own_affinity(cloudflare, tmp_path):
     k.run("%%cfai\none")
     k.run("%%cfai\ntwo")
     k.run("%%cfai --chat other\nthree")
-    runs = [r for r in fake.requests if r.kind == "run"]
+    runs = fake.asked
     ids = [{k.lower(): v for k, v in r.headers.items()}["x-session-affinity"] for r in runs]
     assert ids[0] == ids[1] != ids[2] and len(ids[0]) == 32
     assert fake.token not in ids[0]

@@ -126,4 +126,4 @@ def test_fix_says_in_one_line_when_there_is_nothing_it_may_send(k, fake_workers_
     _, reply = k.run("%cfai explain 99")
     [line] = reply["content"]["traceback"]
     assert "No cell 99 ran" in line
-    assert not [r for r in fake_workers_ai.requests if r.kind == "run"]
+    assert not fake_workers_ai.asked

@@ -90,7 +90,7 @@ def test_a_model_that_cannot_see_and_the_local_backend_refuse_before_sending(k, 
     _, reply = k.run("%%cfai\nWhat is {pil}?")
     [line] = reply["content"]["traceback"]
     assert "the embedded local model cannot see images" in line
-    assert not [r for r in fake_workers_ai.requests if r.kind == "run"]
+    assert not fake_workers_ai.asked
     assert k.value("__import__('cfai_magic.local.runtime').local.runtime.read_record()") == \
         "None"                                                  # nor was it started
 

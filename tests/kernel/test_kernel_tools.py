@@ -51,7 +51,7 @@ def test_a_two_step_loop(k, fake_workers_ai, model, stream):
     flags = "" if stream else "--no-stream"
     messages, reply = k.run(f"%%cfai -m {model} --tools get_weather {flags}\nWeather in Paris?")
     assert reply["content"]["status"] == "ok", reply["content"]
-    first, second = fake_workers_ai.requests[-2:]
+    first, second = fake_workers_ai.asked[-2:]
     assert first.body["stream"] is stream
     [spec] = first.body["tools"]
     fn = spec.get("function", spec)                     # legacy models take it flat
@@ -192,7 +192,7 @@ def test_a_model_without_function_calling_is_refused_before_sending(k, fake_work
     _, reply = k.run("%%cfai -m @cf/ibm-granite/granite-4.0-h-micro --tools get_weather\nhi")
     assert reply["content"]["ename"] == "InputError"
     assert "does not call functions; nothing was sent" in reply["content"]["traceback"][0]
-    assert not [r for r in fake_workers_ai.requests if r.kind == "run"]
+    assert not fake_workers_ai.asked
     _, reply = k.run(f"%%cfai -m {GLM} --tools nonesuch\nhi")
     assert "No function named 'nonesuch'" in reply["content"]["traceback"][0]
 

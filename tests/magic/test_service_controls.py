@@ -14,11 +14,6 @@ GLM = "@cf/zai-org/glm-4.7-flash"
 LLAMA70 = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 
 
-def runs(fake) -> list:
-    """The requests for answers (not the model list)."""
-    return [r for r in fake.requests if r.kind == "run"]
-
-
 def sent(request) -> dict:
     return {k.lower(): v for k, v in request.headers.items()}
 
@@ -47,7 +42,7 @@ def test_a_cache_hit_shows_in_the_footer_and_costs_nothing_in_usage(gw, fake):
     fake.enqueue("A cached lesson answer.")
     first = cfai(gw, f"-m {GLM} --once --cache-ttl 3600", "What is a p-value?")
     second = cfai(gw, f"-m {GLM} --once --cache-ttl 3600", "What is a p-value?")
-    assert sent(fake.requests[-2])["cf-aig-cache-ttl"] == "3600"
+    assert sent(fake.asked[-2])["cf-aig-cache-ttl"] == "3600"
     assert "cache hit" not in first.final["data"]["text/plain"]
     footer = second.final["data"]["text/plain"].splitlines()[-1]
     assert "cache hit" in footer and "$0.0000" in footer
@@ -79,9 +74,9 @@ def test_settings_set_the_ttl_and_keep_payloads_out_of_the_log(gw, fake):
 def test_the_cache_flags_without_a_gateway_are_one_line_and_nothing_is_sent(ip, fake):
     out = cfai(ip, f"-m {GLM} --cache-ttl 600")
     assert "AI Gateway's, and this backend has no gateway; nothing was sent" in out.stdout
-    assert out.stdout.count("\n") == 1 and runs(fake) == []
+    assert out.stdout.count("\n") == 1 and fake.asked == []
     out = cfai(ip, f"-m {GLM} --cache-ttl 5")                   # refused before any backend
-    assert "out of range" in out.stdout and runs(fake) == []
+    assert "out of range" in out.stdout and fake.asked == []
 
 
 def test_the_url_form_and_leaving_the_gateway(ip, fake):
@@ -98,7 +93,7 @@ def test_the_url_form_and_leaving_the_gateway(ip, fake):
 def test_a_busy_model_fails_a_cell_at_once_in_one_line(ip, fake):
     fake.busy.add(GLM)
     out = cfai(ip, f"-m {GLM}", "hello")
-    assert len(runs(fake)) == 1                                     # not retried
+    assert len(fake.asked) == 1                                     # not retried
     assert fake.last.body["options"] == {"rejectIfBusy": True}
     line = out.stdout.strip()
     assert line.count("\n") == 0 and "is busy" in line and "--wait" in line and "-m" in line
@@ -182,3 +177,55 @@ def test_a_vision_model_with_its_own_schema_is_not_a_chat_model(ip, fake):
     out = cfai(ip, "-m @cf/moondream/moondream3.1-9B-A2B", "hello")
     assert "is not a text-generation model" in out.stdout and "caption" in out.stdout
     assert fake.requests == []
+
+
+# the first cell does not wait for the model list -----------------------------------------------
+def test_the_first_request_goes_while_the_model_list_is_still_coming(ip, fake):
+    import threading
+
+    from cfai_magic.testing import wait_for
+    gate, seen = threading.Event(), {}
+    fake.model_list_gate = gate                  # the list is held until the answer was asked
+
+    def release():
+        try:
+            wait_for(lambda: any(r.kind == "run" for r in fake.requests), timeout=10)
+            seen["list done first"] = any(r.kind == "search" and r.finished
+                                          for r in fake.requests)
+        finally:
+            gate.set()
+    helper = threading.Thread(target=release)
+    helper.start()
+    out = cfai(ip, f"-m {GLM}", "hello")
+    helper.join()
+    assert seen == {"list done first": False}                       # the answer did not wait
+    session(ip).settle()
+    assert out.error is None and session(ip).catalog.live           # and the list came in
+    assert [r.kind for r in fake.requests].count("search") == 1
+
+
+def test_an_engine_of_ones_own_answers_after_its_list(ip, fake, monkeypatch):
+    """llama.cpp's server stops an answer it streams when another request comes in, so an
+    engine's list is fetched first: the answer is asked only once the list is in."""
+    import threading
+    import time
+
+    from cfai_magic.testing import wait_for
+    monkeypatch.setenv("OPENAI_API_KEY", fake.token)
+    run(ip, f"%cfai backend {fake.openai_url} --protocol openai")
+    gate, seen = threading.Event(), {}
+    fake.model_list_gate = gate
+
+    def release():
+        try:
+            wait_for(lambda: any(r.kind == "models" for r in fake.requests), timeout=10)
+            seen["asked before the list"] = bool(fake.asked)
+        finally:
+            seen["released"] = time.time()
+            gate.set()
+    helper = threading.Thread(target=release)
+    helper.start()
+    out = cfai(ip, f"-m {GLM}", "hello")
+    helper.join()
+    assert out.error is None and seen["asked before the list"] is False
+    assert fake.last.kind == "chat" and fake.last.time >= seen["released"]
