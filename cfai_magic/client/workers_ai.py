@@ -209,14 +209,17 @@ class WorkersAI:
             body["options"] = {**(body.get("options") or {}), **answer.options}
         headers = {**gateway.headers(self.backend, answer.gateway or self.gateway_options),
                    **answer.headers}
+        refused = None
         try:
             response = self.transport.send("POST", self.url(answer.model),
                                            headers=headers or None, json=body, stream=stream,
                                            auth=self._auth)
         except RateLimited as err:
-            if answer.options.get("rejectIfBusy") and err.code == 3040:
-                raise busy(answer.model) from None
-            raise
+            if not (answer.options.get("rejectIfBusy") and err.code == 3040):
+                raise
+            refused = busy(answer.model)
+        if refused is not None:              # raised here, so chained to nothing
+            raise refused
         got = response.headers
         answer.opened(response, self.backend.shown(got.get("X-Cfai-Backend")), served_by(got),
                       False, billed=self.backend.billed)

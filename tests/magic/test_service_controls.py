@@ -98,6 +98,7 @@ def test_a_busy_model_fails_a_cell_at_once_in_one_line(ip, fake):
     line = out.stdout.strip()
     assert line.count("\n") == 0 and "is busy" in line and "--wait" in line and "-m" in line
     assert "Traceback" not in out.stdout and session(ip).store.get("default").turns == []
+    assert out.error.__context__ is None and out.error.__cause__ is None    # chained to nothing
 
 
 def test_wait_queues_for_capacity_instead(ip, fake):
