@@ -219,9 +219,8 @@ class Session:
         from .gateway import Options, metadata
         s = self.settings
         asked = bool(cache_ttl or no_cache or cache_key)
-        return Options(cache_ttl=cache_ttl or getattr(s, "cache_ttl", 0) or None,
-                       no_cache=no_cache, cache_key=cache_key,
-                       log_payload=getattr(s, "log_payload", True),
+        return Options(cache_ttl=cache_ttl or s.cache_ttl or None,
+                       no_cache=no_cache, cache_key=cache_key, log_payload=s.log_payload,
                        metadata=metadata(self.store.notebook, chat, via), asked=asked).check()
 
     def once(self, key: str) -> bool:
@@ -281,8 +280,8 @@ class Session:
             "cassette": repr(self.cassette) if self.cassette else "off",
             "gateway": (f"{self.chooser.gateway} ({self.chooser.gateway_form} form)"
                         if self.chooser.gateway else "none"),
-            "cache_ttl": getattr(s, "cache_ttl", 0) or "off",
-            "log_payload": getattr(s, "log_payload", True),
+            "cache_ttl": s.cache_ttl or "off",
+            "log_payload": s.log_payload,
         }
 
 
