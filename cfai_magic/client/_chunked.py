@@ -49,48 +49,69 @@ def _acker(raw):
     return ack
 
 
+def _size(line) -> int:
+    """A chunk's size from its size line (bytes, CR included); chunk extensions dropped."""
+    try:
+        size = int(line, 16)                    # the common case: hex digits, then CR
+    except ValueError:
+        try:
+            size = int(bytes(line).split(b";", 1)[0], 16)
+        except ValueError:
+            size = -1
+    if size < 0:
+        raise ProtocolError(f"Invalid chunk length in the response: {bytes(line[:20])!r}")
+    return size
+
+
 def blocks(raw) -> Iterator[bytes]:
-    """The body's bytes, de-chunked, a block per read of the socket."""
+    """The body's bytes, de-chunked, a block per read of the socket. A chunk that has arrived
+    whole (the usual case) is taken in one step; one cut by the read is followed byte by
+    byte of what arrives (``left``: its data still due, or what is due instead)."""
     original = raw._original_response
     fp = original.fp
     ack = _acker(raw)
-    buf, pos, left = bytearray(), 0, SIZE    # left: data bytes due in this chunk, or a state
+    buf, pos, left = bytearray(), 0, SIZE
     while True:
         out = bytearray()
         while True:
+            if left in (SIZE, TRAILERS):
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    if len(buf) - pos > MAX_LINE:
+                        raise ProtocolError("Response chunk size line exceeded maximum length")
+                    break
+                line, pos = buf[pos:end], end + 1
+                if left == TRAILERS:                 # until a blank line
+                    if not line.strip():
+                        if out:
+                            yield bytes(out)
+                        _done(raw, original)
+                        return
+                    continue
+                size = _size(line)
+                if not size:
+                    left = TRAILERS
+                    continue
+                stop = pos + size
+                if stop + 2 <= len(buf):             # the chunk and its CRLF are here
+                    if buf[stop:stop + 2] != b"\r\n":
+                        raise ProtocolError("A chunk of the response did not end with CRLF")
+                    out += buf[pos:stop]
+                    pos = stop + 2
+                    continue
+                left = size
             if left > 0:
                 take = min(left, len(buf) - pos)
                 out += buf[pos:pos + take]
                 pos, left = pos + take, left - take
                 if left:
                     break
-                left = CRLF                          # after the data
-            if left == CRLF:
-                if len(buf) - pos < 2:
-                    break
-                if buf[pos:pos + 2] != b"\r\n":
-                    raise ProtocolError("A chunk of the response did not end with CRLF")
-                pos, left = pos + 2, SIZE
-            end = buf.find(b"\n", pos)
-            if end < 0:
-                if len(buf) - pos > MAX_LINE:
-                    raise ProtocolError("Response chunk size line exceeded maximum length")
+                left = CRLF
+            if len(buf) - pos < 2:                   # left is CRLF: after the data
                 break
-            line = bytes(buf[pos:end]).split(b";", 1)[0].strip()
-            pos = end + 1
-            if left == TRAILERS:                     # until a blank line
-                if not line:
-                    if out:
-                        yield bytes(out)
-                    _done(raw, original)
-                    return
-                continue
-            try:
-                size = int(line, 16)
-            except ValueError:
-                raise ProtocolError(f"Invalid chunk length in the response: {line[:20]!r}") \
-                    from None
-            left = size if size else TRAILERS
+            if buf[pos:pos + 2] != b"\r\n":
+                raise ProtocolError("A chunk of the response did not end with CRLF")
+            pos, left = pos + 2, SIZE
         if out:
             yield bytes(out)
         del buf[:pos]

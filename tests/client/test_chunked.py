@@ -85,7 +85,9 @@ def test_framing_extensions_and_trailers_and_a_reused_connection(cut):
     (b"zz\r\n" + WORDS[0] + b"\r\n", "connection dropped mid-stream (ProtocolError)"),
     (b"%x\r\n" % len(WORDS[0]) + WORDS[0] + b"XX", "connection dropped mid-stream"),
     (b"%x\r\n" % (len(WORDS[0]) + 50) + WORDS[0], "connection dropped mid-stream"),
-], ids=["bad-length", "no-crlf-after-data", "cut-off"])
+    (b"-1c\r\n" + WORDS[0] + b"\r\n", "connection dropped mid-stream (ProtocolError)"),
+    (b"\r\n" + WORDS[0] + b"\r\n", "connection dropped mid-stream (ProtocolError)"),
+], ids=["bad-length", "no-crlf-after-data", "cut-off", "negative-length", "empty-length"])
 def test_broken_framing_is_one_line(body, why):
     server = Scripted([response(body)])
     client = WorkersAI("a", "t0ken", base_url=server.url, max_retries=0)
