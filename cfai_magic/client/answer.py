@@ -173,13 +173,20 @@ class Answer:
                 self.status = "interrupted"
                 return
             first, rest = self._opener(self)
+            parts = self.parts
             for event in chain(first, rest):
                 if cancelled():
                     self.status = "interrupted"
                     return
-                if self.first is None and type(event) in (Text, Reasoning):
-                    self.first = time.monotonic()
-                take(event)
+                if type(event) is Text:             # most events: taken here, one call less
+                    if self.first is None:
+                        self.first = time.monotonic()
+                    parts.append(event.text)
+                    self.size += len(event.text)
+                else:
+                    if self.first is None and type(event) is Reasoning:
+                        self.first = time.monotonic()
+                    take(event)
                 yield event
             if cancelled():
                 self.status = "interrupted"

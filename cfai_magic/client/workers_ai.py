@@ -32,18 +32,6 @@ def served_by(headers) -> str | None:
     return safe.plain(value)[:100] if value else None
 
 
-def _decode(events, decoder):
-    """Events from the stream's objects; a body that ended cleanly after the answer said it
-    had finished is complete (as Cloudflare's own provider reads it)."""
-    try:
-        for obj in events:
-            yield from decoder.chunk(obj)
-    except _sse.Unfinished:
-        if not decoder.finished:
-            raise
-    yield from decoder.end()
-
-
 class WorkersAI:
     """A client for Workers AI text generation, or any server speaking one of our protocols.
 
@@ -235,7 +223,7 @@ class WorkersAI:
             if answer.stream and not any(type(e) in SAID for e in whole):
                 return self._unstreamed(answer), iter(())      # an empty one: ask again
             return whole, iter(())
-        rest = _decode(_sse.events(_sse.Body(response)), decoder)
+        rest = _sse.events(_sse.Body(response), decoder)
         first = []
         try:
             for event in rest:

@@ -73,6 +73,9 @@ def arguments(value) -> dict:
     return decoded if isinstance(decoded, dict) else {"_value": decoded}
 
 
+PLAIN = frozenset({"role", "content"})      # a delta with nothing but text
+
+
 def _reasoning(part: dict):
     return part.get("reasoning_content") or part.get("reasoning")
 
@@ -125,27 +128,39 @@ class Decoder:
         return events
 
     def chunk(self, obj: dict) -> list:
-        events: list[Event] = []
         choices = obj.get("choices")
-        if choices and isinstance(choices[0], dict):
-            choice = choices[0]
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                thought = _reasoning(delta)
-                if thought:
-                    events.append(Reasoning(thought))
-                text = delta.get("content")
-                if text:
-                    events.append(Text(text))
-                for call in delta.get("tool_calls") or ():
-                    self._add_call(call)
-            elif isinstance(choice.get("text"), str) and choice["text"]:
-                events.append(Text(choice["text"]))          # text_completion chunks
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+        choice = choices[0] if type(choices) is list and choices else None
+        if type(choice) is not dict:
+            return self._usage_of(obj, choices, [])
+        delta = choice.get("delta")
+        if type(delta) is dict and delta.keys() <= PLAIN and not choice.get("finish_reason"):
+            text = delta.get("content")         # nearly every chunk: text only, kept short
+            usage = obj.get("usage")
+            if type(usage) is dict:
+                self._usage = usage
+            return [Text(text)] if text else []
+        events: list[Event] = []
+        if type(delta) is dict:
+            thought = _reasoning(delta)
+            if thought:
+                events.append(Reasoning(thought))
+            text = delta.get("content")
+            if text:
+                events.append(Text(text))
+            for call in delta.get("tool_calls") or ():
+                self._add_call(call)
+        elif isinstance(choice.get("text"), str) and choice["text"]:
+            events.append(Text(choice["text"]))          # text_completion chunks
+        if choice.get("finish_reason"):
+            self._finish = choice["finish_reason"]
+        return self._usage_of(obj, choices, events)
+
+    def _usage_of(self, obj: dict, choices, events: list) -> list:
+        """``events``, having kept the usage the chunk carries: a running total on each
+        chunk (the last wins), or a last chunk of its own (``choices: []``)."""
         usage = obj.get("usage")
         if isinstance(usage, dict):
-            self._usage = usage                  # said once, at the end
+            self._usage = usage
             if choices == []:
                 self._final_usage = True
         return events

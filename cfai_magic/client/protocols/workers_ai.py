@@ -89,6 +89,7 @@ def _legacy_calls(calls) -> list:
 
 
 class Decoder(openai.Decoder):
+    _chat = openai.Decoder.chunk             # called as a plain method: super() costs a token
     def whole(self, obj: dict) -> list:
         result = obj.get("result", obj if "choices" in obj else None)
         if not isinstance(result, dict):
@@ -109,11 +110,13 @@ class Decoder(openai.Decoder):
         return events
 
     def chunk(self, obj: dict) -> list:
+        if "choices" in obj and "response" not in obj:
+            return self._chat(obj)                          # a chat.completion model
         piece = obj.get("response")
         if type(piece) is str and "usage" not in obj and "finish_reason" not in obj:
             return [Text(piece)] if piece else []            # the common case, kept fast
         if "choices" in obj:
-            return super().chunk(obj)
+            return self._chat(obj)
         events: list[Event] = []
         if piece is not None and piece != "":
             events.append(Text(piece if isinstance(piece, str) else json.dumps(piece)))
