@@ -119,32 +119,56 @@ class Reader(sseclient.SSEClient):
     events are the same (tests/client/test_sse.py compares them with sseclient's own)."""
 
     def events(self):
-        for event in self.items():
-            yield sseclient.Event(data=event) if type(event) is str else event
+        for batch in self.batches():
+            for event in batch:
+                yield sseclient.Event(data=event) if type(event) is str else event
 
-    def items(self):
-        """The data of each plain event (a str), and every other event as sseclient parsed
-        it (an Event)."""
+    def batches(self) -> Iterator[list]:
+        """For each read, its events: the data of each plain one (a str), every other one as
+        sseclient parsed it (an Event). A list a read, so a token costs no generator step."""
         tail, enc = b"", self._char_enc
         source = iter(self._event_source)
         for chunk in source:
             data = tail + chunk if tail else chunk
             if b"\r" in data:                       # CR or CRLF line ends: sseclient's way
-                yield from sseclient.SSEClient(chain([data], source), enc).events()
+                for event in sseclient.SSEClient(chain([data], source), enc).events():
+                    yield [event]
                 return
             *events, tail = data.split(b"\n\n")
+            batch: list = []
             for event in events:
                 if event.startswith(b"data: ") and b"\n" not in event:
-                    yield event[6:].decode(enc)
+                    batch.append(event[6:].decode(enc))
                 else:
-                    yield from sseclient.SSEClient([event + b"\n\n"], enc).events()
+                    batch.extend(sseclient.SSEClient([event + b"\n\n"], enc).events())
+            yield batch
         if tail:
-            yield from sseclient.SSEClient([tail], enc).events()
+            yield list(sseclient.SSEClient([tail], enc).events())
 
 
 class Unfinished(StreamError):
     """The body ended cleanly (its last chunk arrived) with no ``[DONE]``: complete if the
     answer said it had finished (a finish reason, a final usage chunk), cut off if not."""
+
+
+def _object(name: str, data: str) -> dict:
+    """An event's JSON object, or :class:`StreamError` for an error event, data that is not a
+    JSON object, or an object that carries an error."""
+    if name == "error":
+        raise StreamError("The service reported an error mid-stream: "
+                          f"{' '.join(data.split())[:200] or 'no reason given'}")
+    try:
+        obj = _decode(data)
+    except (ValueError, RecursionError):
+        raise StreamError(f"Malformed event in the stream: {data[:60]!r}") from None
+    if type(obj) is not dict:
+        raise StreamError(f"Malformed event in the stream: {data[:60]!r}")
+    if ("errors" in obj or "error" in obj) and (obj.get("errors") or obj.get("error")):
+        detail = obj.get("errors") or obj.get("error")
+        if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+            detail = detail[0].get("message")
+        raise StreamError(f"The service reported an error mid-stream: {detail}")
+    return obj
 
 
 def events(source, decoder=None) -> Iterator:
@@ -156,33 +180,21 @@ def events(source, decoder=None) -> Iterator:
     reads it)."""
     chunk = decoder.chunk if decoder is not None else None
     try:
-        for item in Reader(source).items():
-            name, data = ("message", item) if type(item) is str else (item.event, item.data)
-            if name == "error":
-                raise StreamError("The service reported an error mid-stream: "
-                                  f"{' '.join(data.split())[:200] or 'no reason given'}")
-            if len(data) < 16 and data.strip() == "[DONE]":
-                finish = getattr(source, "finish", None)
-                if finish is not None:
-                    finish()
-                if decoder is not None:
-                    yield from decoder.end()
-                return
-            try:
-                obj = _decode(data)
-            except (ValueError, RecursionError):
-                raise StreamError(f"Malformed event in the stream: {data[:60]!r}") from None
-            if type(obj) is not dict:
-                raise StreamError(f"Malformed event in the stream: {data[:60]!r}")
-            if ("errors" in obj or "error" in obj) and (obj.get("errors") or obj.get("error")):
-                detail = obj.get("errors") or obj.get("error")
-                if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-                    detail = detail[0].get("message")
-                raise StreamError(f"The service reported an error mid-stream: {detail}")
-            if chunk is None:
-                yield obj
-            else:
-                yield from chunk(obj)
+        for batch in Reader(source).batches():
+            for item in batch:
+                name, data = ("message", item) if type(item) is str else (item.event, item.data)
+                if name != "error" and len(data) < 16 and data.strip() == "[DONE]":
+                    finish = getattr(source, "finish", None)
+                    if finish is not None:
+                        finish()
+                    if decoder is not None:
+                        yield from decoder.end()
+                    return
+                obj = _object(name, data)
+                if chunk is None:
+                    yield obj
+                else:
+                    yield from chunk(obj)
     except StreamError:
         raise
     except UnicodeDecodeError:
