@@ -118,6 +118,10 @@ class Reader(sseclient.SSEClient):
     sseclient itself, and a stream with a CR in it is read by sseclient from there on; the
     events are the same (tests/client/test_sse.py compares them with sseclient's own)."""
 
+    def __init__(self, event_source, char_enc: str = "utf-8"):
+        super().__init__(event_source, char_enc)
+        self.source, self.encoding = event_source, char_enc
+
     def events(self):
         for batch in self.batches():
             for event in batch:
@@ -126,8 +130,8 @@ class Reader(sseclient.SSEClient):
     def batches(self) -> Iterator[list]:
         """For each read, its events: the data of each plain one (a str), every other one as
         sseclient parsed it (an Event). A list a read, so a token costs no generator step."""
-        tail, enc = b"", self._char_enc
-        source = iter(self._event_source)
+        tail, enc = b"", self.encoding
+        source = iter(self.source)
         for chunk in source:
             data = tail + chunk if tail else chunk
             if b"\r" in data:                       # CR or CRLF line ends: sseclient's way
@@ -140,10 +144,10 @@ class Reader(sseclient.SSEClient):
                 if event.startswith(b"data: ") and b"\n" not in event:
                     batch.append(event[6:].decode(enc))
                 else:
-                    batch.extend(sseclient.SSEClient([event + b"\n\n"], enc).events())
+                    batch.extend(sseclient.SSEClient(iter([event + b"\n\n"]), enc).events())
             yield batch
         if tail:
-            yield list(sseclient.SSEClient([tail], enc).events())
+            yield list(sseclient.SSEClient(iter([tail]), enc).events())
 
 
 class Unfinished(StreamError):
