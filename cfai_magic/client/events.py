@@ -1,11 +1,16 @@
 """The typed events every wire protocol is turned into: all that code above ``client/`` sees."""
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 class Text(NamedTuple):
     """A piece of the answer."""
     text: str
+
+# Text(piece) made without NamedTuple's Python-level __new__: new_text((piece,)). For the
+# decoders' per-token paths (540 ns a token here, 215 ns this way).
+new_text = partial(tuple.__new__, Text)
 
 class Reasoning(NamedTuple):
     """A piece of the model's thinking, shown apart and never sent back."""

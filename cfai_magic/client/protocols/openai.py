@@ -11,7 +11,7 @@ import json
 import re
 
 from ...errors import StreamError
-from ..events import Done, Event, Reasoning, Text, ToolCall, Usage
+from ..events import Done, Event, Reasoning, Text, ToolCall, Usage, new_text
 
 NAME = "openai"
 ACCOUNT_IN_PATH = False
@@ -138,7 +138,7 @@ class Decoder:
             usage = obj.get("usage")
             if type(usage) is dict:
                 self._usage = usage
-            return [Text(text)] if text else []
+            return [new_text((text,))] if text else []
         events: list[Event] = []
         if type(delta) is dict:
             thought = _reasoning(delta)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ...errors import StreamError
-from ..events import Done, Event, Text, ToolCall, Usage
+from ..events import Done, Event, Text, ToolCall, Usage, new_text
 from ...messages import for_legacy, legacy_tools, text_of
 from . import openai
 from .paths import account_segment, model_path
@@ -114,7 +114,7 @@ class Decoder(openai.Decoder):
             return self._chat(obj)                          # a chat.completion model
         piece = obj.get("response")
         if type(piece) is str and "usage" not in obj and "finish_reason" not in obj:
-            return [Text(piece)] if piece else []            # the common case, kept fast
+            return [new_text((piece,))] if piece else []     # the common case, kept fast
         if "choices" in obj:
             return self._chat(obj)
         events: list[Event] = []
