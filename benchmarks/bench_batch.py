@@ -119,7 +119,8 @@ def scale(fake, session, rows: int, refused: float) -> None:
     print(f"scale: {rows:,} rows, {refused:.0%} answered 429 ({refusals:,} refusals): "
           f"{lost} rows lost (target 0), order kept: {in_order}, {elapsed:.1f} s "
           f"({rows / elapsed:,.0f} rows/s), memory {before:.0f} -> {after:.0f} MB "
-          f"(+{after - before:.0f} MB, {(after - before) * 1024 / rows:.2f} kB a row)")
+          f"(+{after - before:.0f} MB, {(after - before) * 1024 / rows:.2f} kB a row) "
+          f"{'OK' if lost == 0 and in_order else 'MISSED'}")
 
 
 def cassettes(fake, rows: int, lookups: bool) -> None:
@@ -146,7 +147,8 @@ def cassettes(fake, rows: int, lookups: bool) -> None:
         print(f"cassettes: {rows:,} rows: no cassette {times[None]:.2f} s, recording "
               f"{times['record']:.2f} s -> ratio {times['record'] / times[None]:.2f}, replaying "
               f"{times['replay']:.2f} s -> ratio {times['replay'] / times[None]:.2f} "
-              "(target: each <= 1.5)")
+              f"(target: each <= 1.5) "
+              f"{'OK' if max(times['record'], times['replay']) <= 1.5 * times[None] else 'MISSED'}")
         if not lookups:
             return
         cassette = Cassette(path, "replay")
@@ -161,8 +163,8 @@ def cassettes(fake, rows: int, lookups: bool) -> None:
             assert cassette.find(model, body) is not None
         finding = (time.perf_counter() - started) / len(asks)
         print(f"cassettes: one replay lookup at {len(entries):,} entries: {finding * 1e6:.1f} us "
-              f"(target < 50 us), {finding / keying:.2f}x computing its key alone "
-              f"({keying * 1e6:.1f} us)")
+              f"(target < 50 us) {'OK' if finding < 50e-6 else 'MISSED'}, {finding / keying:.2f}x "
+              f"computing its key alone ({keying * 1e6:.1f} us)")
 
 
 def main() -> None:

@@ -92,9 +92,10 @@ def main(argv=None):
     print(f"{f'median of {args.runs} runs, {args.tokens} tokens':34} {'server':>10} "
           f"{'raw':>10}")
     print(f"{'time to first token (ms)':34} {s_first * 1e3:10.1f} {r_first * 1e3:10.1f}   "
-          f"{(s_first - r_first) * 1e3:+.1f} ms (target <= +20)")
+          f"{(s_first - r_first) * 1e3:+.1f} ms (target <= +20) "
+          f"{'OK' if s_first - r_first <= 0.02 else 'MISSED'}")
     print(f"{'decode tokens/s':34} {s_rate:10.1f} {r_rate:10.1f}   ratio {s_rate / r_rate:.2f} "
-          f"(target >= 0.9)")
+          f"(target >= 0.9) {'OK' if s_rate >= 0.9 * r_rate else 'MISSED'}")
     print(f"tokens per answer: server {med(server_runs, 2):.0f}, raw {med(raw_runs, 2):.0f}")
 
 

@@ -238,7 +238,8 @@ def main(argv=None):
     with FakeWorkersAI() as fake:
         t_load = load_time(fake, args.kernels)
         print(f"%load_ext cfai_magic in a fresh kernel: {t_load * 1e3:.1f} ms "
-              f"(median of {args.kernels}; target <= 150 ms)")
+              f"(median of {args.kernels}; target <= 150 ms) "
+              f"{'OK' if t_load <= 0.15 else 'MISSED'}")
         plain, auto = [], []
         for _ in range(max(3, args.kernels)):    # interleaved: the machine's drift hits both
             plain.append(start_time(fake, 1, []))
@@ -246,7 +247,7 @@ def main(argv=None):
         plain, auto = statistics.median(plain), statistics.median(auto)
         print(f"kernel start to first reply: {plain * 1e3:.0f} ms, with the autoload "
               f"{auto * 1e3:.0f} ms: {(auto - plain) * 1e3:+.0f} ms (target: no more than "
-              f"%load_ext, {t_load * 1e3:.0f} ms)")
+              f"%load_ext, {t_load * 1e3:.0f} ms) {'OK' if auto - plain <= t_load else 'MISSED'}")
         # the list's share of the first cell: a fresh kernel with 100 ms on the model list
         # against one with none (medians, interleaved); the second cell shows the rest of the
         # first cell's cost (imports, the first connection), which is not the list's
@@ -266,11 +267,13 @@ def main(argv=None):
             kernel.run("%load_ext cfai_magic")
             cell, raw = cell_vs_client(kernel, fake, args.runs)
             print(f"2,500-chunk answer: %%cfai cell {cell * 1e3:.1f} ms, WorkersAI.stream "
-                  f"{raw * 1e3:.1f} ms, ratio {cell / raw:.2f} (target <= 1.2)")
+                  f"{raw * 1e3:.1f} ms, ratio {cell / raw:.2f} (target <= 1.2) "
+                  f"{'OK' if cell <= 1.2 * raw else 'MISSED'}")
             for rate in (100, 1000, 10000):
                 count, seconds = iopub_per_answer(kernel, fake, rate)
                 print(f"iopub display messages at {rate:>6,} chunks/s: {count:4d} over "
-                      f"{seconds:.2f} s ({count / seconds:.1f}/s; limit 20/s + 5)")
+                      f"{seconds:.2f} s ({count / seconds:.1f}/s; limit 20/s + 5) "
+                      f"{'OK' if count <= 20 * seconds + 5 else 'MISSED'}")
             print("a %%cfai cell against the naive loop (requests + sseclient-py, an update per "
                   "chunk), 100 chunks an answer: time to the final display, display "
                   "messages, their bytes")
@@ -285,16 +288,20 @@ def main(argv=None):
             print("kernel RSS by turns: " + ", ".join(f"{t}: {mb} MB" for t, mb in rows))
             for size in (10_000, 1_000_000, 10_000_000):
                 shown, read, sent, updates = big_answer(kernel, fake, size)
+                ok = ((size < 10_000_000 or shown <= 3 * read) and sent <= 20 * size
+                      and updates - 2 <= 20 * shown)
                 print(f"{size / 1e6:g} MB answer: final display after {shown:.2f} s, read in "
                       f"{read:.2f} s (ratio {shown / read:.1f}; target <= 3 at 10 MB), display "
                       f"bytes {sent / size:.1f}x the answer (target <= 20), {updates} displays: "
                       f"{updates - 2} updates while streaming "
-                      f"({(updates - 2) / shown:.1f}/s; limit 20)")
+                      f"({(updates - 2) / shown:.1f}/s; limit 20) "
+                      f"{'OK' if ok else 'MISSED'}")
         finally:
             kernel.close()
         kept, bare = printing(fake, args.runs)
         print(f"a cell printing 100,000 lines: {kept:.2f} s with the extension loaded, "
-              f"{bare:.2f} s without, ratio {kept / bare:.2f} (target <= 1.3)")
+              f"{bare:.2f} s without, ratio {kept / bare:.2f} (target <= 1.3) "
+              f"{'OK' if kept <= 1.3 * bare else 'MISSED'}")
 
 
 if __name__ == "__main__":
