@@ -87,3 +87,23 @@ def test_the_value_budget_setting_caps_what_one_value_takes(fake, shell, capsys)
     prompt = fake.last.body["prompt"]
     assert len(prompt) < 700 and "characters left out" in prompt
     assert "{notes}: 100,000 characters, cut to 584 to fit" in capsys.readouterr().out
+
+
+def test_printed_keeps_exactly_the_head_and_the_tail_whatever_the_writes():
+    """Printed cuts its tail now and then, not every write: what it keeps is still exactly the
+    first and the last characters, for writes of any size."""
+    import random
+    rng = random.Random(7)
+    for sizes in ([1] * 40_000, [rng.randint(0, 3_000) for _ in range(200)], [50_000], [10, 9_000]):
+        kept, full = context.Printed(), []
+        for i, size in enumerate(sizes):
+            text = (f"{i}:" * size)[:size]
+            kept.add(text)
+            full.append(text)
+        whole = "".join(full)
+        head, tail = whole[:context.Printed.HEAD], whole[-context.Printed.TAIL:]
+        if len(whole) <= context.PRINTED:
+            assert kept.text() == whole
+        else:
+            left = len(whole) - len(head) - len(tail)
+            assert kept.text() == f"{head}\n[… {left:,} characters left out …]\n{tail}"
