@@ -167,15 +167,20 @@ class Session:
         # it is streaming when another request comes in (interrupt_requests, on by default)
         if wait or client.backend.kind == "engine":
             self.settle()
-        current = self.catalog.get(model.id) or model
-        if current.retired() and current.id not in self.catalog.served:
+        current, gone = self._standing(model)
+        if gone:
             self.settle()
-            current = self.catalog.get(model.id) or model
-        if current.retired() and current.id not in self.catalog.served:
+            current, gone = self._standing(model)
+        if gone:
             raise ModelRetired(f"{current.id} was retired on {current.retires}; nothing was sent",
                                hint=self._instead(current) + ", or %cfai backend local to run "
                                     "it on the embedded model")
         return current
+
+    def _standing(self, model):
+        """``model`` as the catalog knows it now, and whether it is retired and not served."""
+        current = self.catalog.get(model.id) or model
+        return current, current.retired() and current.id not in self.catalog.served
 
     def _fetch_list(self, client) -> None:
         try:
