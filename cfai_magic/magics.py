@@ -392,6 +392,7 @@ class CfaiMagics(Magics, Settings):
         display(ModelTable([m for m in catalog if text in m.id.lower()], current))
 
     def _cmd_usage(self, args):
+        self.session.settle()                # the live prices, if the list is still coming
         say(self.session.ledger.report())
 
     def _cmd_history(self, args):

@@ -185,6 +185,7 @@ class Session:
     def _fetch_list(self, client) -> None:
         try:
             self.catalog.refresh(client)
+            self.ledger.reprice(self.catalog.get)
         except Exception:        # a bug there must not print a traceback from a thread: the
             pass                 # built-in table stays, as when the service cannot be reached
 

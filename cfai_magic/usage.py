@@ -39,6 +39,7 @@ class Entry:
     usd: float | None
     billed: bool
     cached_answer: bool = False       # from AI Gateway's cache: costs nothing
+    usage: dict = field(default_factory=dict)
     time: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
@@ -57,10 +58,21 @@ class Ledger:
                       (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
                       (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
                       cost["usd"] if cost else None, bool(cost and cost["billed"]),
-                      bool(getattr(answer, "cached", False)))
+                      bool(getattr(answer, "cached", False)), usage)
         with self._lock:
             self.entries.append(entry)
         return entry
+
+    def reprice(self, lookup) -> None:
+        """Price every answer again with ``lookup(model_id)``'s facts: the live model list
+        comes beside the first request, so the first answers may have been priced with the
+        built-in facts."""
+        with self._lock:
+            for e in self.entries:
+                model = None if e.cached_answer else lookup(e.model)
+                usd = model.cost(e.usage) if model is not None else None
+                if usd is not None:
+                    e.usd = usd
 
     def totals(self, key: str) -> list[dict]:
         """Rows of answers, tokens and cost grouped by ``model`` or ``chat``."""

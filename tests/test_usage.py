@@ -62,3 +62,18 @@ def test_the_report_is_aligned_text():
     assert lines[0].split() == ["by", "model", "answers", "in", "out", "reasoning", "cached",
                                 "cost"]
     assert lines[1].split()[:4] == ["@cf/x/priced", "1", "1,234", "56"]
+
+
+def test_answers_priced_before_the_live_list_came_are_priced_again_when_it_does():
+    """The live list comes beside the first request: an answer priced with the built-in facts
+    is priced again with the live ones, an answer from the gateway's cache stays at $0."""
+    ledger = Ledger()
+    ledger.add(answer(prompt_tokens=1_000_000, completion_tokens=0), PRICED, "default")
+    cached = SimpleNamespace(model="@cf/x/priced", usage={"prompt_tokens": 5}, billed=True,
+                             cached=True)
+    ledger.add(cached, PRICED, "default")
+    live = Model("@cf/x/priced", price_in=3.0, price_out=2.0)
+    ledger.reprice({"@cf/x/priced": live}.get)
+    assert [e.usd for e in ledger.entries] == [3.0, 0.0]
+    ledger.reprice({}.get)                              # a model the list does not know: kept
+    assert [e.usd for e in ledger.entries] == [3.0, 0.0]
